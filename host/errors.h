@@ -25,6 +25,12 @@ class UsageError : public std::runtime_error {
   explicit UsageError(const std::string& what) : std::runtime_error(what) {}
 };
 
+// Training diverged: a NaN or Inf appeared in the loss.
+class NumericError : public std::runtime_error {
+ public:
+  explicit NumericError(const std::string& what) : std::runtime_error(what) {}
+};
+
 // Validated invariant that must never be compiled out (shape mismatch, internal misuse).
 #define CONVNET_CHECK(cond, msg)                                                            \
   do {                                                                                      \

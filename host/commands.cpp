@@ -1,0 +1,238 @@
+// convnet train | eval | summary | devices (see commands.h and README.md for the user's view).
+#include "commands.h"
+
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <ctime>
+#include <iostream>
+
+#include "backend.h"
+#include "errors.h"
+#include "flags.h"
+#include "idx.h"
+#include "model.h"
+#include "model_io.h"
+#include "trainer.h"
+#ifdef CONVNET_HAVE_CUDA
+#include "gpu_device.h"
+#endif
+
+namespace convnet {
+namespace {
+
+const char* const kUsage =
+    "usage: convnet <command> [flags]\n"
+    "\n"
+    "commands:\n"
+    "  train     train a network on MNIST (the Keras recipe by default) and report test accuracy\n"
+    "  eval      evaluate a saved model on the test set: loss, accuracy, per-class accuracy, confusion matrix\n"
+    "  summary   print the layers, output shapes and parameter counts of an architecture\n"
+    "  devices   list the CUDA devices this build can see\n"
+    "\n"
+    "Run 'convnet <command> --help' for the flags of one command.\n";
+
+const char* const kTrainHelp =
+    "usage: convnet train [flags]\n"
+    "  --arch A            seed (default), seed96, keras, or a spec such as\n"
+    "                      conv32-pool-conv64-pool-flatten-dropout0.5-dense10\n"
+    "  --epochs N          epochs (default 15)\n"
+    "  --batch-size N      mini-batch size (default 128)\n"
+    "  --optimizer O       adam (default) or sgd\n"
+    "  --lr X              learning rate (default 0.001 for adam, 0.01 for sgd)\n"
+    "  --momentum X        SGD momentum in [0, 1) (default 0)\n"
+    "  --nesterov          Nesterov momentum (SGD)\n"
+    "  --val-split X       fraction of the training images held out for validation, the last ones\n"
+    "                      (default 0.1; 0 disables validation)\n"
+    "  --limit-train N     train on only the first N training images\n"
+    "  --seed N            seed for initialisation, shuffling and dropout (default 1)\n"
+    "  --device D          cpu or auto (default auto)\n"
+    "  --data DIR          dataset folder (default $MNIST_DIR, then data/mnist)\n"
+    "  --dataset D         mnist (default) or fashion (/usr/share/datasets/fashion-mnist)\n"
+    "  --save PATH         write the trained model to PATH (atomically)\n"
+    "  --no-test           skip the final test-set evaluation\n";
+
+const char* const kEvalHelp =
+    "usage: convnet eval --model PATH [flags]\n"
+    "  --model PATH        a model written by 'convnet train --save'\n"
+    "  --batch-size N      evaluation batch size (default 256)\n"
+    "  --device D          cpu or auto (default auto)\n"
+    "  --data DIR          dataset folder (default $MNIST_DIR, then data/mnist)\n"
+    "  --dataset D         mnist (default) or fashion\n";
+
+const char* const kSummaryHelp =
+    "usage: convnet summary [--arch A]\n"
+    "  --arch A            seed (default), seed96, keras, or a spec string (see convnet train --help)\n";
+
+bool wants_help(const std::vector<std::string>& args) {
+  for (const std::string& a : args)
+    if (a == "--help" || a == "-h") return true;
+  return false;
+}
+
+// The backend for --device. Only the CPU reference exists in this version; auto means cpu.
+std::unique_ptr<Backend> make_backend(const Flags& flags, const Model& model, const BackendConfig& config) {
+  std::string device = flags.get("device", "auto");
+  if (device == "cpu" || device == "auto") return make_cpu_backend(model, config);
+  if (device == "gpu")
+    throw UsageError("--device gpu: this version has no CUDA training backend yet; use --device cpu");
+  throw UsageError("--device: unknown device '" + device + "' (expected auto, cpu or gpu)");
+}
+
+Dataset load_data(const Flags& flags) {
+  std::string name = flags.get("dataset", "mnist");
+  std::string dir = default_data_dir(flags.get("data", ""), name);
+  return load_dataset(dir, name);
+}
+
+std::string utc_now() {
+  std::time_t t = std::time(nullptr);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&t));
+  return buf;
+}
+
+std::string fmt4(double v) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.4f", v);
+  return buf;
+}
+
+int cmd_train(const std::vector<std::string>& args) {
+  if (wants_help(args)) return std::cout << kTrainHelp, 0;
+  Flags f("train", args,
+          {"arch", "epochs", "batch-size", "optimizer", "lr", "momentum", "val-split", "limit-train", "seed", "device",
+           "data", "dataset", "save"},
+          {"nesterov", "no-test"});
+  if (!f.positional().empty()) throw UsageError("train: unexpected argument '" + f.positional()[0] + "'");
+  Model model = build_model(f.get("arch", "seed"));
+  TrainConfig tc;
+  tc.epochs = static_cast<int>(f.get_int("epochs", 15, 1, 100000));
+  tc.batch = static_cast<int>(f.get_int("batch-size", 128, 1, 65536));
+  tc.val_split = f.get_double("val-split", 0.1, 0.0, 1.0, false, true);
+  tc.limit_train = static_cast<int>(f.get_int("limit-train", 0, 1, 1 << 30));
+  tc.seed = f.get_u64("seed", 1);
+  tc.test = !f.has("no-test");
+  tc.progress = isatty(STDOUT_FILENO) != 0;
+  BackendConfig bc;
+  bc.seed = tc.seed;
+  bc.max_batch = tc.batch;
+  bc.optimizer.kind = f.get("optimizer", "adam");
+  if (bc.optimizer.kind != "adam" && bc.optimizer.kind != "sgd")
+    throw UsageError("--optimizer: unknown optimizer '" + bc.optimizer.kind + "' (expected adam or sgd)");
+  bc.optimizer.lr = static_cast<float>(f.get_double("lr", bc.optimizer.kind == "adam" ? 1e-3 : 1e-2, 0.0, 10.0, true));
+  bc.optimizer.momentum = static_cast<float>(f.get_double("momentum", 0.0, 0.0, 1.0, false, true));
+  bc.optimizer.nesterov = f.has("nesterov");
+  if (bc.optimizer.kind != "sgd" && (f.has("momentum") || f.has("nesterov")))
+    throw UsageError("--momentum/--nesterov: only apply to --optimizer sgd");
+  if (bc.optimizer.nesterov && bc.optimizer.momentum == 0.0f)
+    throw UsageError("--nesterov: needs --momentum greater than 0");
+  const std::string save = f.get("save", "");
+
+  Dataset data = load_data(f);
+  std::unique_ptr<Backend> backend = make_backend(f, model, bc);
+  std::cout << "Device: " << backend->describe() << "\n"
+            << "Data: " << data.name << " from " << data.dir << "\n"
+            << "Model: " << model.spec << " (" << model.param_count << " parameters)\n";
+  TrainSummary s = train_model(*backend, data, tc, std::cout);
+  std::printf("Total time: %.1f s\n", s.seconds);
+  if (!save.empty()) {
+    std::vector<std::pair<std::string, std::string>> meta = {
+        {"dataset", data.name},        {"epochs", std::to_string(tc.epochs)},
+        {"batch_size", std::to_string(tc.batch)}, {"optimizer", bc.optimizer.kind},
+        {"seed", std::to_string(tc.seed)},        {"created", utc_now()},
+        {"convnet_version", CONVNET_VERSION}};
+    if (tc.test) meta.push_back({"test_accuracy", fmt4(s.test.accuracy())});
+    save_model_file(save, make_model_file(model, backend->get_arena(Arena::Params), meta));
+    std::cout << "Saved model to " << save << "\n";
+  }
+  return 0;
+}
+
+void print_confusion(const std::vector<std::vector<int64_t>>& cm) {
+  std::printf("\nConfusion matrix (rows: true digit, columns: predicted)\n      ");
+  for (int c = 0; c < kNumClasses; ++c) std::printf("%6d", c);
+  std::printf("\n");
+  for (int r = 0; r < kNumClasses; ++r) {
+    std::printf("%6d", r);
+    for (int c = 0; c < kNumClasses; ++c) std::printf("%6lld", static_cast<long long>(cm[r][c]));
+    std::printf("\n");
+  }
+}
+
+int cmd_eval(const std::vector<std::string>& args) {
+  if (wants_help(args)) return std::cout << kEvalHelp, 0;
+  Flags f("eval", args, {"model", "batch-size", "device", "data", "dataset"}, {});
+  if (!f.positional().empty()) throw UsageError("eval: unexpected argument '" + f.positional()[0] + "'");
+  if (!f.has("model")) throw UsageError("--model: required (a file written by 'convnet train --save')");
+  const int batch = static_cast<int>(f.get_int("batch-size", 256, 1, 65536));
+  auto [model, params] = load_trained_model(f.get("model", ""));
+  Dataset data = load_data(f);
+  BackendConfig bc;
+  bc.max_batch = batch;
+  std::unique_ptr<Backend> backend = make_backend(f, model, bc);
+  backend->set_arena(Arena::Params, params);
+  const int set = backend->add_images(data.test);
+  std::vector<float> probs(static_cast<size_t>(data.test.count) * kNumClasses);
+  Metrics m = evaluate(*backend, set, 0, data.test.count, batch, probs.data());
+
+  std::vector<std::vector<int64_t>> cm(kNumClasses, std::vector<int64_t>(kNumClasses, 0));
+  for (int i = 0; i < data.test.count; ++i) {
+    const float* p = probs.data() + static_cast<size_t>(i) * kNumClasses;
+    int pred = 0;
+    for (int c = 1; c < kNumClasses; ++c)
+      if (p[c] > p[pred]) pred = c;
+    ++cm[data.test.labels[static_cast<size_t>(i)]][pred];
+  }
+  std::printf("Model: %s (%s)\nData: %s test set, %d images from %s\n", f.get("model", "").c_str(),
+              model.spec.c_str(), data.name.c_str(), data.test.count, data.dir.c_str());
+  std::printf("Test loss: %.4f\nTest accuracy: %.4f\n\nPer-class accuracy\n", m.loss(), m.accuracy());
+  for (int c = 0; c < kNumClasses; ++c) {
+    int64_t total = 0;
+    for (int p = 0; p < kNumClasses; ++p) total += cm[c][p];
+    std::printf("  %d: %.4f  (%lld/%lld)\n", c, total ? static_cast<double>(cm[c][c]) / total : 0.0,
+                static_cast<long long>(cm[c][c]), static_cast<long long>(total));
+  }
+  print_confusion(cm);
+  return 0;
+}
+
+int cmd_summary(const std::vector<std::string>& args) {
+  if (wants_help(args)) return std::cout << kSummaryHelp, 0;
+  Flags f("summary", args, {"arch"}, {});
+  if (!f.positional().empty()) throw UsageError("summary: unexpected argument '" + f.positional()[0] + "'");
+  std::cout << summary_table(build_model(f.get("arch", "seed")));
+  return 0;
+}
+
+int cmd_devices(const std::vector<std::string>& args) {
+  Flags f("devices", args, {}, {});
+  if (!f.positional().empty()) throw UsageError("devices: unexpected argument '" + f.positional()[0] + "'");
+#ifdef CONVNET_HAVE_CUDA
+  std::cout << cuda_device_report();
+#else
+  std::cout << "this build has no CUDA support (configured with CONVNET_CUDA=OFF or without nvcc)\n";
+#endif
+  return 0;
+}
+
+}  // namespace
+
+int run_command(const std::vector<std::string>& args) {
+  if (args.empty()) {
+    std::cerr << kUsage;
+    return kExitUsage;
+  }
+  const std::string& cmd = args[0];
+  std::vector<std::string> rest(args.begin() + 1, args.end());
+  if (cmd == "train") return cmd_train(rest);
+  if (cmd == "eval") return cmd_eval(rest);
+  if (cmd == "summary") return cmd_summary(rest);
+  if (cmd == "devices") return cmd_devices(rest);
+  if (cmd == "help" || cmd == "--help" || cmd == "-h") return std::cout << kUsage, 0;
+  if (cmd == "--version") return std::cout << "convnet " << CONVNET_VERSION << "\n", 0;
+  throw UsageError("unknown command '" + cmd + "' (expected train, eval, summary or devices; see convnet --help)");
+}
+
+}  // namespace convnet
