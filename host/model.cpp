@@ -220,7 +220,7 @@ std::string keras_shape(const Shape& s) {
 std::string summary_table(const Model& model) {
   auto row = [](const std::string& a, const std::string& b, const std::string& c) {
     char buf[160];
-    std::snprintf(buf, sizeof buf, " %-30s%-24s%12s\n", a.c_str(), b.c_str(), c.c_str());
+    std::snprintf(buf, sizeof buf, " %-34s%-22s%11s\n", a.c_str(), b.c_str(), c.c_str());
     return std::string(buf);
   };
   auto with_commas = [](size_t v) {
@@ -228,7 +228,7 @@ std::string summary_table(const Model& model) {
     for (int i = static_cast<int>(s.size()) - 3; i > 0; i -= 3) s.insert(static_cast<size_t>(i), ",");
     return s;
   };
-  std::string rule(67, '=');
+  std::string rule(68, '=');
   std::string out = "Model: \"sequential\"   (" + model.spec + ")\n" + rule + "\n";
   out += row("Layer (type)", "Output Shape", "Param #") + rule + "\n";
   for (const Layer& l : model.layers) {
