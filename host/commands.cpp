@@ -71,13 +71,19 @@ bool wants_help(const std::vector<std::string>& args) {
   return false;
 }
 
-// The backend for --device. Only the CPU reference exists in this version; auto means cpu.
-std::unique_ptr<Backend> make_backend(const Flags& flags, const Model& model, const BackendConfig& config) {
+// The device --device names, checked before any data is read. Only the CPU reference backend
+// exists in this version; auto means cpu.
+std::string parse_device(const Flags& flags) {
   std::string device = flags.get("device", "auto");
-  if (device == "cpu" || device == "auto") return make_cpu_backend(model, config);
+  if (device == "cpu" || device == "auto") return "cpu";
   if (device == "gpu")
     throw UsageError("--device gpu: this version has no CUDA training backend yet; use --device cpu");
   throw UsageError("--device: unknown device '" + device + "' (expected auto, cpu or gpu)");
+}
+
+std::unique_ptr<Backend> make_backend(const std::string& device, const Model& model, const BackendConfig& config) {
+  CONVNET_CHECK(device == "cpu", "unknown device " + device);
+  return make_cpu_backend(model, config);
 }
 
 Dataset load_data(const Flags& flags) {
@@ -129,9 +135,10 @@ int cmd_train(const std::vector<std::string>& args) {
   if (bc.optimizer.nesterov && bc.optimizer.momentum == 0.0f)
     throw UsageError("--nesterov: needs --momentum greater than 0");
   const std::string save = f.get("save", "");
+  const std::string device = parse_device(f);
 
   Dataset data = load_data(f);
-  std::unique_ptr<Backend> backend = make_backend(f, model, bc);
+  std::unique_ptr<Backend> backend = make_backend(device, model, bc);
   std::cout << "Device: " << backend->describe() << "\n"
             << "Data: " << data.name << " from " << data.dir << "\n"
             << "Model: " << model.spec << " (" << model.param_count << " parameters)\n";
@@ -167,11 +174,12 @@ int cmd_eval(const std::vector<std::string>& args) {
   if (!f.positional().empty()) throw UsageError("eval: unexpected argument '" + f.positional()[0] + "'");
   if (!f.has("model")) throw UsageError("--model: required (a file written by 'convnet train --save')");
   const int batch = static_cast<int>(f.get_int("batch-size", 256, 1, 65536));
+  const std::string device = parse_device(f);
   auto [model, params] = load_trained_model(f.get("model", ""));
   Dataset data = load_data(f);
   BackendConfig bc;
   bc.max_batch = batch;
-  std::unique_ptr<Backend> backend = make_backend(f, model, bc);
+  std::unique_ptr<Backend> backend = make_backend(device, model, bc);
   backend->set_arena(Arena::Params, params);
   const int set = backend->add_images(data.test);
   std::vector<float> probs(static_cast<size_t>(data.test.count) * kNumClasses);

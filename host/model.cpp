@@ -179,7 +179,7 @@ std::string spec_string(const std::vector<LayerSpec>& layers) {
 }
 
 Model build_model(const std::string& arch) {
-  std::string text = arch.empty() ? "seed" : arch;
+  std::string text = arch;
   for (const auto& preset : arch_presets())
     if (text == preset.first) text = preset.second;
   std::vector<LayerSpec> specs = parse_spec(text);
