@@ -70,7 +70,9 @@ Bytes make_labels(uint32_t n, uint32_t magic = 2049) {
 void write_raw(const std::string& path, const Bytes& b) {
   FILE* f = std::fopen(path.c_str(), "wb");
   ASSERT_NE(f, nullptr) << path;
-  ASSERT_EQ(std::fwrite(b.data(), 1, b.size(), f), b.size()) << path;
+  if (!b.empty()) {  // fwrite(nullptr, ...) is undefined even for 0 bytes
+    ASSERT_EQ(std::fwrite(b.data(), 1, b.size(), f), b.size()) << path;
+  }
   ASSERT_EQ(std::fclose(f), 0) << path;
 }
 
@@ -170,10 +172,18 @@ TEST(Idx, ConcatenatedGzipMembersAreOneStream) {
 }
 
 // load_dataset finds all four files under each naming, raw and gzipped.
-class IdxNaming : public ::testing::TestWithParam<std::pair<const char*, const char*>> {};
+struct Naming {
+  const char* sep;    // between the stem and the type: "-" or "."
+  const char* ext;    // "" or ".gz"
+  const char* label;  // test name suffix
+};
+
+void PrintTo(const Naming& n, std::ostream* os) { *os << n.label; }  // readable ctest names
+
+class IdxNaming : public ::testing::TestWithParam<Naming> {};
 
 TEST_P(IdxNaming, LoadsDataset) {
-  const std::string sep = GetParam().first, ext = GetParam().second;
+  const std::string sep = GetParam().sep, ext = GetParam().ext;
   TempDir dir;
   write_file(dir.file("train-images" + sep + "idx3-ubyte" + ext), make_images(5));
   write_file(dir.file("train-labels" + sep + "idx1-ubyte" + ext), make_labels(5));
@@ -191,8 +201,9 @@ TEST_P(IdxNaming, LoadsDataset) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Idx, IdxNaming,
-                         ::testing::Values(std::make_pair("-", ""), std::make_pair("-", ".gz"),
-                                           std::make_pair(".", ""), std::make_pair(".", ".gz")));
+                         ::testing::Values(Naming{"-", "", "DashRaw"}, Naming{"-", ".gz", "DashGzip"},
+                                           Naming{".", "", "DotRaw"}, Naming{".", ".gz", "DotGzip"}),
+                         [](const ::testing::TestParamInfo<Naming>& info) { return std::string(info.param.label); });
 
 // ---- missing and unreadable files ------------------------------------------------------------------
 
