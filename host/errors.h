@@ -25,6 +25,12 @@ class UsageError : public std::runtime_error {
   explicit UsageError(const std::string& what) : std::runtime_error(what) {}
 };
 
+// A resource ran out (device memory): the message says how much was asked for and for what.
+class ResourceError : public std::runtime_error {
+ public:
+  explicit ResourceError(const std::string& what) : std::runtime_error(what) {}
+};
+
 // Training diverged: a NaN or Inf appeared in the loss.
 class NumericError : public std::runtime_error {
  public:

@@ -19,6 +19,9 @@ int main(int argc, char** argv) {
   } catch (const convnet::InputError& e) {
     std::fprintf(stderr, "convnet: error: %s\n", e.what());
     return convnet::kExitUsage;
+  } catch (const convnet::ResourceError& e) {
+    std::fprintf(stderr, "convnet: error: %s\n", e.what());
+    return convnet::kExitUsage;
   } catch (const convnet::NumericError& e) {
     std::fprintf(stderr, "convnet: error: %s\n", e.what());
     return convnet::kExitNumeric;

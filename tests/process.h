@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <cstdlib>
 #include <fstream>
 #include <sstream>
 #include <string>
@@ -33,27 +34,35 @@ inline std::string slurp(const std::string& path) {
   return s.str();
 }
 
-// Runs CONVNET_BINARY with args (no shell), stdout/stderr into temporary files.
+// The program under test: $CONVNET_BIN when set (the GPU check script runs a build made on another
+// machine, where the compiled-in path does not exist), else the build's CONVNET_BINARY.
+inline std::string convnet_binary() {
+  const char* env = std::getenv("CONVNET_BIN");
+  return env && *env ? env : CONVNET_BINARY;
+}
+
+// Runs the program with args (no shell), stdout/stderr into temporary files. A run that hangs or
+// takes over two minutes dies by SIGALRM and reports exit_code -1.
 inline ProcessResult run_convnet(const std::vector<std::string>& args) {
   char out_path[] = "/tmp/convnet_out_XXXXXX", err_path[] = "/tmp/convnet_err_XXXXXX";
-  int out_fd = mkstemp(out_path), err_fd = mkstemp(err_path);
+  const int out_fd = mkstemp(out_path), err_fd = mkstemp(err_path);
+  std::vector<std::string> argv_s = {convnet_binary()};
+  argv_s.insert(argv_s.end(), args.begin(), args.end());
+  std::vector<char*> argv;
+  for (std::string& a : argv_s) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  std::fflush(nullptr);
   ProcessResult r;
-  pid_t pid = fork();
-  if (pid == 0) {
+  const pid_t pid = fork();
+  if (pid == 0) {  // child: only async-signal-safe calls until exec
     dup2(out_fd, 1);
     dup2(err_fd, 2);
-    std::vector<char*> argv;
-    std::string bin = CONVNET_BINARY;
-    argv.push_back(bin.data());
-    std::vector<std::string> copy = args;
-    for (std::string& a : copy) argv.push_back(a.data());
-    argv.push_back(nullptr);
-    execv(bin.c_str(), argv.data());
+    alarm(120);
+    execv(argv[0], argv.data());
     _exit(127);
   }
   int status = 0;
-  waitpid(pid, &status, 0);
-  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  if (pid > 0 && waitpid(pid, &status, 0) == pid && WIFEXITED(status)) r.exit_code = WEXITSTATUS(status);
   close(out_fd);
   close(err_fd);
   r.out = slurp(out_path);

@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "errors.h"
+#include "process.h"
 
 namespace convnet {
 namespace {
@@ -101,45 +102,16 @@ void write_good_dataset(const TempDir& dir) {
   write_file(dir.file("t10k-labels-idx1-ubyte.gz"), make_labels(16));
 }
 
-struct RunResult {
-  int exit_code = -1;  // -1: did not exit normally (signal)
-  std::string out, err;
-};
+using test::ProcessResult;
 
-// Runs CONVNET_BINARY with args; stdout/stderr captured through files in `dir`.
-RunResult run_convnet(const TempDir& dir, const std::vector<std::string>& args) {
-  const std::string out_path = dir.file("stdout.txt"), err_path = dir.file("stderr.txt");
-  std::vector<std::string> argv_s = {CONVNET_BINARY};
-  argv_s.insert(argv_s.end(), args.begin(), args.end());
-  std::vector<char*> argv;
-  for (std::string& a : argv_s) argv.push_back(a.data());
-  argv.push_back(nullptr);
-  std::fflush(nullptr);
-  pid_t pid = fork();
-  if (pid == 0) {
-    // Child: only async-signal-safe calls until exec.
-    if (!std::freopen(out_path.c_str(), "w", stdout) || !std::freopen(err_path.c_str(), "w", stderr)) _exit(127);
-    alarm(120);  // a hung or unexpectedly long run dies with SIGALRM
-    execv(argv[0], argv.data());
-    _exit(127);
-  }
-  RunResult r;
-  int status = 0;
-  if (pid < 0 || waitpid(pid, &status, 0) != pid) return r;
-  if (WIFEXITED(status)) r.exit_code = WEXITSTATUS(status);
-  r.out = read_text(out_path);
-  r.err = read_text(err_path);
-  std::filesystem::remove(out_path);
-  std::filesystem::remove(err_path);
-  return r;
-}
+ProcessResult run_convnet(const TempDir&, const std::vector<std::string>& args) { return test::run_convnet(args); }
 
 std::vector<std::string> train_args(const std::string& data_dir) {
   return {"train", "--data", data_dir, "--epochs", "1", "--limit-train", "64", "--device", "cpu"};
 }
 
 // The contract: exit 2, one stderr line "convnet: error: ..." that contains `names` and `phrase`.
-void expect_one_line_error(const RunResult& r, const std::string& names, const std::string& phrase) {
+void expect_one_line_error(const ProcessResult& r, const std::string& names, const std::string& phrase) {
   EXPECT_EQ(r.exit_code, kExitUsage) << "stderr: " << r.err;
   EXPECT_EQ(r.err.rfind("convnet: error: ", 0), 0u) << "stderr: " << r.err;
   ASSERT_FALSE(r.err.empty());
@@ -169,9 +141,9 @@ TEST(CliDataErrors, GoodTinyDatasetTrainsAndEvaluates) {
   write_good_dataset(dir);
   std::vector<std::string> args = train_args(dir.path());
   args.insert(args.end(), {"--save", dir.file("m.model")});
-  RunResult train = run_convnet(dir, args);
+  ProcessResult train = run_convnet(dir, args);
   ASSERT_EQ(train.exit_code, 0) << "stdout: " << train.out << "\nstderr: " << train.err;
-  RunResult eval = run_convnet(dir, {"eval", "--model", dir.file("m.model"), "--data", dir.path(), "--device", "cpu"});
+  ProcessResult eval = run_convnet(dir, {"eval", "--model", dir.file("m.model"), "--data", dir.path(), "--device", "cpu"});
   EXPECT_EQ(eval.exit_code, 0) << "stdout: " << eval.out << "\nstderr: " << eval.err;
   EXPECT_EQ(eval.err, "");
   // The same model with its checksum damaged is refused.
@@ -245,7 +217,7 @@ TEST(CliDataErrors, BadModelFile) {
 
 TEST(CliDataErrors, UnknownDataset) {
   TempDir dir;
-  RunResult r = run_convnet(dir, {"train", "--dataset", "cifar", "--epochs", "1", "--device", "cpu"});
+  ProcessResult r = run_convnet(dir, {"train", "--dataset", "cifar", "--epochs", "1", "--device", "cpu"});
   expect_one_line_error(r, "--dataset", "unknown dataset 'cifar' (expected mnist or fashion)");
 }
 
