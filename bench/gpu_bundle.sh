@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Prepare what bench/gpu_check.sh needs on a lent GPU machine that has CUDA but no GoogleTest,
+# OpenBLAS, zlib or stb headers (and no network): build here, for sm_90 (H100/H200) plus PTX, and
+# collect the binaries, the non-system shared libraries they need, and a copy of MNIST into
+# git-ignored folders that the device tool carries:
+#   .gpu-bundle/   convnet, the test binaries, lib/*.so*
+#   .mnist/        the four MNIST files (from $MNIST_DIR, else ../shared/data/mnist, else data/mnist)
+# Usage: bench/gpu_bundle.sh            then carry [".gpu-bundle", ".mnist"] and run bench/gpu_check.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+build=build-gpu
+cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DCONVNET_CUDA=ON -DCMAKE_CUDA_ARCHITECTURES=90 >/dev/null
+cmake --build "$build"
+
+rm -rf .gpu-bundle && mkdir -p .gpu-bundle/lib
+bins=(convnet convnet_tests simt_tests kernel_tests_sim kernel_tests_gpu)
+for b in "${bins[@]}"; do
+  path=$(find "$build" -name "$b" -type f -perm -u+x | head -1)
+  [ -n "$path" ] || { echo "gpu_bundle.sh: $b was not built" >&2; exit 1; }
+  cp "$path" .gpu-bundle/
+done
+# Shared libraries outside glibc and the CUDA toolkit (the device brings its own CUDA 13).
+for b in "${bins[@]}"; do ldd ".gpu-bundle/$b"; done | awk '$3 ~ /^\// {print $3}' | sort -u |
+  grep -Ev '/(libc|libm|libdl|libpthread|librt|libstdc\+\+|libgcc_s|ld-linux[^/]*)\.so|/cuda' |
+  while read -r lib; do cp -L "$lib" .gpu-bundle/lib/; done
+git rev-parse --short HEAD > .gpu-bundle/COMMIT
+
+src=${MNIST_DIR:-}
+for d in "$src" ../shared/data/mnist data/mnist; do
+  if [ -n "$d" ] && [ -d "$d" ]; then src=$d; break; fi
+done
+rm -rf .mnist && mkdir -p .mnist && cp "$src"/*-ubyte* .mnist/
+du -sh .gpu-bundle .mnist
+echo "carry: [\".gpu-bundle\", \".mnist\"]; run: bash bench/gpu_check.sh"

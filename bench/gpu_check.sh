@@ -1,0 +1,160 @@
+#!/usr/bin/env bash
+# The GPU check: one command for a lent GPU machine (CUDA 13, CMake, ninja, compute-sanitizer, ncu,
+# no network). It
+#   1. records the environment (GPU, driver, toolkit);
+#   2. uses the binaries in .gpu-bundle/ (made by bench/gpu_bundle.sh on a machine with the build
+#      dependencies) or, when there is none, configures and builds Release for the present GPU;
+#   3. runs every test suite on the real GPU and FAILS if any GPU test was skipped;
+#   4. runs compute-sanitizer (memcheck, racecheck, synccheck, initcheck) over the kernel tests;
+#   5. trains the full seed recipe (Adam, batch 128, 15 epochs, validation 0.1) on real MNIST from
+#      $MNIST_DIR (default .mnist) and compares test accuracy with the CPU anchor in bench/RESULTS.md;
+#   6. prints a short summary table last. Logs go to $OUT (when set) or bench/logs/gpu_check/.
+# Budget: <= 8 minutes on an H100. Exit status: 0 only when every step passed.
+# GPU_CHECK_DRY_RUN=1 exercises the script on a machine without a GPU: GPU-only steps are reported
+# as "skipped (dry run)" instead of failing.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+out=${OUT:-bench/logs/gpu_check}
+mkdir -p "$out"
+dry=${GPU_CHECK_DRY_RUN:-0}
+export MNIST_DIR=${MNIST_DIR:-$PWD/.mnist}
+declare -a rows
+failed=0
+
+# record NAME STATUS DETAIL SECONDS
+record() {
+  rows+=("$(printf '%-22s %-8s %7ss  %s' "$1" "$2" "$4" "$3")")
+  [ "$2" = FAIL ] && failed=1
+  echo "== $1: $2 ($3)"
+}
+now() { date +%s.%N; }
+elapsed() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.0f", b - a }'; }
+has_gpu() { nvidia-smi -L >/dev/null 2>&1; }
+
+# ---- 1. environment -------------------------------------------------------------------------------
+{
+  date -u
+  nvidia-smi || echo "nvidia-smi: not available"
+  nvcc --version 2>&1 | tail -1 || true
+  cmake --version | head -1 || true
+  compute-sanitizer --version 2>&1 | head -2 || true
+  ncu --version 2>&1 | tail -1 || true
+  git rev-parse --short HEAD 2>/dev/null || true
+} > "$out/environment.txt" 2>&1
+gpu_name=$(nvidia-smi --query-gpu=name,driver_version --format=csv,noheader 2>/dev/null | head -1)
+gpu_name=${gpu_name:-none}
+if ! has_gpu && [ "$dry" != 1 ]; then
+  record environment FAIL "no GPU visible (nvidia-smi -L failed); GPU_CHECK_DRY_RUN=1 to exercise anyway" 0
+fi
+
+# ---- 2. binaries ----------------------------------------------------------------------------------
+t=$(now)
+if [ -x .gpu-bundle/convnet ]; then
+  bin=.gpu-bundle
+  export LD_LIBRARY_PATH="$PWD/.gpu-bundle/lib:${LD_LIBRARY_PATH:-}"
+  record binaries ok "prebuilt by bench/gpu_bundle.sh at commit $(cat .gpu-bundle/COMMIT 2>/dev/null)" "$(elapsed "$t")"
+else
+  arch=native
+  has_gpu || arch=90
+  if cmake -S . -B build-gpu -G Ninja -DCMAKE_BUILD_TYPE=Release -DCONVNET_CUDA=ON \
+       -DCMAKE_CUDA_ARCHITECTURES=$arch > "$out/build.log" 2>&1 &&
+     cmake --build build-gpu >> "$out/build.log" 2>&1; then
+    bin=.gpu-check-bin
+    rm -rf "$bin" && mkdir -p "$bin"
+    for b in convnet convnet_tests simt_tests kernel_tests_sim kernel_tests_gpu; do
+      cp "$(find build-gpu -name "$b" -type f -perm -u+x | head -1)" "$bin/" 2>/dev/null
+    done
+    record binaries ok "built here for CUDA architecture $arch" "$(elapsed "$t")"
+  else
+    record binaries FAIL "build failed (see build.log); without the build dependencies run bench/gpu_bundle.sh elsewhere and carry .gpu-bundle" "$(elapsed "$t")"
+    printf '\n%s\n' "${rows[@]}"
+    exit 1
+  fi
+fi
+export CONVNET_BIN="$PWD/$bin/convnet"
+
+# ---- 3. tests -------------------------------------------------------------------------------------
+# run_suite NAME BINARY [gtest args...]: passes when the binary exits 0; counts skipped tests.
+run_suite() {
+  local name=$1 binary=$2
+  shift 2
+  local t0 log="$out/$name.log"
+  t0=$(now)
+  if [ ! -x "$binary" ]; then
+    record "$name" FAIL "$binary missing" 0
+    return
+  fi
+  "$binary" --gtest_brief=1 "$@" > "$log" 2>&1
+  local rc=$?
+  local passed skipped
+  passed=$(grep -Eo '\[  PASSED  \] [0-9]+' "$log" | grep -Eo '[0-9]+$' || echo 0)
+  skipped=$(grep -Eo '\[  SKIPPED \] [0-9]+ test' "$log" | grep -Eo '[0-9]+' | head -1)
+  skipped=${skipped:-0}
+  if [ $rc -ne 0 ]; then
+    record "$name" FAIL "exit $rc; $passed passed, $skipped skipped (see $name.log)" "$(elapsed "$t0")"
+  elif [ "$name" = kernel_tests_gpu ] && [ "$skipped" -gt 0 ]; then
+    if [ "$dry" = 1 ]; then
+      record "$name" skipped "dry run: $skipped GPU tests skipped, $passed passed" "$(elapsed "$t0")"
+    else
+      record "$name" FAIL "$skipped GPU tests SKIPPED on a GPU machine" "$(elapsed "$t0")"
+    fi
+  else
+    record "$name" ok "$passed passed, $skipped skipped" "$(elapsed "$t0")"
+  fi
+}
+run_suite convnet_tests "$bin/convnet_tests"
+SIMT_THREAD_ORDER=reverse run_suite simt_tests "$bin/simt_tests"
+SIMT_THREAD_ORDER=shuffle:7 run_suite kernel_tests_sim "$bin/kernel_tests_sim"
+run_suite kernel_tests_gpu "$bin/kernel_tests_gpu"
+
+# ---- 4. compute-sanitizer ---------------------------------------------------------------------------
+for tool in memcheck racecheck synccheck initcheck; do
+  t0=$(now)
+  if ! has_gpu || ! command -v compute-sanitizer >/dev/null; then
+    if [ "$dry" = 1 ]; then record "sanitizer $tool" skipped "dry run: no GPU or no compute-sanitizer" 0
+    else record "sanitizer $tool" FAIL "compute-sanitizer or GPU missing" 0; fi
+    continue
+  fi
+  # The backend-training tests repeat the same kernels many times; the per-kernel tests cover them.
+  filter='-GpuBackend.TwentyStepsAreBitIdenticalAcrossRuns'
+  extra=()
+  [ "$tool" = memcheck ] && extra=(--leak-check full)
+  timeout 150 compute-sanitizer --tool "$tool" "${extra[@]}" --error-exitcode 9 \
+    "$bin/kernel_tests_gpu" --gtest_brief=1 --gtest_filter="$filter" > "$out/sanitizer_$tool.log" 2>&1
+  rc=$?
+  summary_line=$(grep -E 'ERROR SUMMARY|RACECHECK SUMMARY' "$out/sanitizer_$tool.log" | tail -1)
+  if [ $rc -eq 0 ]; then record "sanitizer $tool" ok "${summary_line:-clean}" "$(elapsed "$t0")"
+  else record "sanitizer $tool" FAIL "exit $rc: ${summary_line:-see sanitizer_$tool.log}" "$(elapsed "$t0")"; fi
+done
+
+# ---- 5. the full recipe on the GPU ---------------------------------------------------------------------
+t0=$(now)
+if has_gpu; then
+  "$bin/convnet" train --device gpu --data "$MNIST_DIR" 2>&1 | tee "$out/train_recipe.log"
+  rc=${PIPESTATUS[0]}
+  acc=$(sed -n 's/^Test accuracy: //p' "$out/train_recipe.log")
+  wall=$(sed -n 's/^Total time: //p' "$out/train_recipe.log")
+  anchor=$(grep -E '^\| [0-9-]+ .*`build/convnet train --seed 1`' bench/RESULTS.md | head -1 | awk -F'|' '{gsub(/ /,"",$9); print $9}')
+  if [ $rc -ne 0 ] || [ -z "$acc" ]; then
+    record "train recipe" FAIL "exit $rc" "$(elapsed "$t0")"
+  else
+    verdict=$(awk -v a="$acc" -v c="${anchor:-0}" 'BEGIN { d = (a - c) * 100; if (d < 0) d = -d; print (c > 0 && d <= 0.2) ? "ok" : "FAIL" }')
+    record "train recipe" "$verdict" "test accuracy $acc (CPU anchor ${anchor:-missing}, target within 0.2 points), total $wall" "$(elapsed "$t0")"
+  fi
+else
+  if [ "$dry" = 1 ]; then
+    "$bin/convnet" train --device cpu --epochs 1 --limit-train 256 --data "$MNIST_DIR" > "$out/train_recipe.log" 2>&1
+    record "train recipe" skipped "dry run: no GPU; CPU smoke run exit $? instead" "$(elapsed "$t0")"
+  else
+    record "train recipe" FAIL "no GPU" 0
+  fi
+fi
+
+# ---- 6. summary -------------------------------------------------------------------------------------
+{
+  echo
+  echo "GPU check summary — GPU: $gpu_name; commit $(git rev-parse --short HEAD 2>/dev/null); $(date -u +%FT%TZ)"
+  printf '%-22s %-8s %8s  %s\n' step result time detail
+  printf '%s\n' "${rows[@]}"
+} | tee "$out/summary.txt"
+exit $failed
