@@ -71,9 +71,14 @@ struct BackendConfig {
   uint64_t seed = 1;       // dropout masks
   int max_batch = 128;     // activations are sized for this many samples
   OptimizerConfig optimizer;
+  bool tf32 = false;       // GPU: let cuBLAS use TF32 tensor cores (default strict FP32)
 };
 
 // The CPU reference backend (host/cpu_backend.cpp).
 std::unique_ptr<Backend> make_cpu_backend(const Model& model, const BackendConfig& config);
+
+// The CUDA backend (host/gpu_backend.cpp; in the CUDA build, and in the simulator build of the
+// tests). Uses the current CUDA device; throws when there is none.
+std::unique_ptr<Backend> make_gpu_backend(const Model& model, const BackendConfig& config);
 
 }  // namespace convnet
