@@ -114,14 +114,10 @@ void CpuBackend::load_batch(int set, const int32_t* indices, int count) {
   CONVNET_CHECK(set >= 0 && set < static_cast<int>(sets_.size()), "unknown image set");
   CONVNET_CHECK(count > 0 && count <= config_.max_batch, "batch larger than the backend's capacity");
   const ImageSet& s = sets_[static_cast<size_t>(set)];
-  float* x = act_[0].data();
-  for (int b = 0; b < count; ++b) {
-    int32_t idx = indices[b];
-    CONVNET_CHECK(idx >= 0 && idx < s.count, "sample index out of range");
-    const uint8_t* img = s.images.data() + static_cast<size_t>(idx) * kImagePixels;
-    for (int p = 0; p < kImagePixels; ++p) x[static_cast<size_t>(b) * kImagePixels + p] = img[p] / 255.0f;
-    labels_[static_cast<size_t>(b)] = s.labels[static_cast<size_t>(idx)];
-  }
+  for (int b = 0; b < count; ++b)
+    CONVNET_CHECK(indices[b] >= 0 && indices[b] < s.count, "sample index out of range");
+  // The same normalisation code as the GPU's twin (gather_batch_cpu is what its kernel is tested against).
+  gather_batch_cpu(s.images.data(), s.labels.data(), indices, 0, count, act_[0].data(), labels_.data());
 }
 
 XentResult CpuBackend::forward(int n, bool training, float* probs) {

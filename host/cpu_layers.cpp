@@ -21,6 +21,7 @@
 #include <string>
 
 #include "errors.h"
+#include "idx.h"
 #include "rng.h"
 
 namespace convnet {
@@ -52,6 +53,16 @@ void check_rate(float rate) {
 }
 
 }  // namespace
+
+void gather_batch_cpu(const uint8_t* images, const uint8_t* labels, const int32_t* order, int32_t cursor, int n,
+                      float* x, uint8_t* batch_labels) {
+  for (size_t b = 0; b < size_t(n); ++b) {
+    const size_t src = size_t(order[size_t(cursor) + b]);
+    const uint8_t* img = images + src * kImagePixels;
+    for (size_t p = 0; p < size_t(kImagePixels); ++p) x[b * kImagePixels + p] = img[p] / 255.0f;
+    batch_labels[b] = labels[src];
+  }
+}
 
 template <typename T>
 void gemm_cpu(bool trans_a, bool trans_b, int M, int N, int K, T alpha, const T* A, const T* B, T beta,

@@ -22,6 +22,10 @@
 
 namespace convnet {
 
+// x (n, 784) = images[order[cursor + b]] / 255 as float; batch_labels[b] = labels[order[cursor + b]].
+void gather_batch_cpu(const uint8_t* images, const uint8_t* labels, const int32_t* order, int32_t cursor, int n,
+                      float* x, uint8_t* batch_labels);
+
 // Row-major C (M, N) = alpha * op(A) op(B) + beta * C, with op(A) (M, K) and op(B) (K, N).
 // trans_a: A is stored (K, M); trans_b: B is stored (N, K). CBLAS sgemm / dgemm.
 template <typename T>
@@ -49,7 +53,8 @@ void bias_relu_backward_cpu(const T* y, const T* dy, T* dpre, int N, int OC, int
 template <typename T>
 void bias_backward_cpu(const T* d, T* dbias, int R, int M);
 
-// Elementwise ReLU in place on n values, and its backward dx = dy * [y > 0] (dense hidden layers).
+// Elementwise ReLU in place on n values, and its backward dx = dy * [y > 0] (dense hidden layers);
+// dx may be dy (in place). NaN stays NaN through ReLU so the trainer's divergence check sees it.
 template <typename T>
 void relu_forward_cpu(T* x, size_t n);
 template <typename T>
