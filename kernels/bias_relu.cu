@@ -42,6 +42,7 @@ constexpr unsigned kReduceBlock = 256;  // bias_backward: a power of two >= 64
 
 __device__ __forceinline__ float relu(float v) { return v < 0.0f ? 0.0f : v; }
 
+// pre (OC, N*P), bias (OC) -> y (N, OC, P); one thread per y element.
 __global__ void bias_relu_forward_kernel(const float* __restrict__ pre, const float* __restrict__ bias,
                                          float* __restrict__ y, unsigned OC, unsigned P, unsigned NP,
                                          unsigned total) {
@@ -51,6 +52,7 @@ __global__ void bias_relu_forward_kernel(const float* __restrict__ pre, const fl
   }
 }
 
+// y, dy (N, OC, P) -> dpre (OC, N*P); one thread per dpre element.
 __global__ void bias_relu_backward_kernel(const float* __restrict__ y, const float* __restrict__ dy,
                                           float* __restrict__ dpre, unsigned OC, unsigned P, unsigned NP,
                                           unsigned total) {
@@ -61,6 +63,7 @@ __global__ void bias_relu_backward_kernel(const float* __restrict__ y, const flo
   }
 }
 
+// d (R, M) -> dbias (R); one kReduceBlock-thread block per row.
 __global__ void __launch_bounds__(kReduceBlock)
     bias_backward_kernel(const float* __restrict__ d, float* __restrict__ dbias, unsigned R, unsigned M) {
   __shared__ double partial[kReduceBlock];
@@ -87,12 +90,14 @@ __global__ void __launch_bounds__(kReduceBlock)
   }
 }
 
+// y (N, O) += b (O); one thread per y element.
 __global__ void dense_bias_forward_kernel(float* __restrict__ y, const float* __restrict__ b, unsigned O,
                                           unsigned total) {
   for (unsigned i = blockIdx.x * blockDim.x + threadIdx.x; i < total; i += blockDim.x * gridDim.x)
     y[i] += b[i % O];
 }
 
+// dy (N, O) -> db (O); one thread per column.
 __global__ void dense_bias_backward_kernel(const float* __restrict__ dy, float* __restrict__ db, unsigned N,
                                            unsigned O) {
   for (unsigned o = blockIdx.x * blockDim.x + threadIdx.x; o < O; o += blockDim.x * gridDim.x) {
@@ -102,12 +107,14 @@ __global__ void dense_bias_backward_kernel(const float* __restrict__ dy, float* 
   }
 }
 
+// x (n) in place.
 __global__ void relu_forward_kernel(float* __restrict__ x, size_t n) {
   for (size_t i = size_t(blockIdx.x) * blockDim.x + threadIdx.x; i < n; i += size_t(blockDim.x) * gridDim.x)
     x[i] = relu(x[i]);
 }
 
-// dx may alias dy (no __restrict__ on them): each thread reads dy[i] before it writes dx[i].
+// y, dy -> dx (n). dx may alias dy (no __restrict__ on them): each thread reads dy[i] before it
+// writes dx[i].
 __global__ void relu_backward_kernel(const float* __restrict__ y, const float* dy, float* dx, size_t n) {
   for (size_t i = size_t(blockIdx.x) * blockDim.x + threadIdx.x; i < n; i += size_t(blockDim.x) * gridDim.x)
     dx[i] = y[i] > 0.0f ? dy[i] : 0.0f;

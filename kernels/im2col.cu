@@ -31,6 +31,7 @@ namespace {
 
 constexpr unsigned kBlock = 256;
 
+// x (N, C, H, W) -> col (C*K*K, N*P); one thread per col element.
 __global__ void im2col_kernel(const float* __restrict__ x, float* __restrict__ col, unsigned C, unsigned H,
                               unsigned W, unsigned K, unsigned OW, unsigned P, unsigned NP, unsigned total) {
   for (unsigned i = blockIdx.x * blockDim.x + threadIdx.x; i < total; i += blockDim.x * gridDim.x) {
@@ -41,6 +42,7 @@ __global__ void im2col_kernel(const float* __restrict__ x, float* __restrict__ c
   }
 }
 
+// dcol (C*K*K, N*P) -> dx (N, C, H, W); one thread per dx element, gathering its <= K*K terms.
 __global__ void col2im_kernel(const float* __restrict__ dcol, float* __restrict__ dx, unsigned C, unsigned H,
                               unsigned W, unsigned K, unsigned OH, unsigned OW, unsigned NP, unsigned total) {
   const unsigned P = OH * OW;

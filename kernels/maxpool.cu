@@ -27,6 +27,7 @@ namespace {
 
 constexpr unsigned kBlock = 256;
 
+// x (NC, H, W) -> y, argmax (NC, OH, OW); one thread per y element.
 __global__ void maxpool_forward_kernel(const float* __restrict__ x, float* __restrict__ y,
                                        int32_t* __restrict__ argmax, unsigned H, unsigned W, unsigned OH,
                                        unsigned OW, unsigned total) {
@@ -44,6 +45,7 @@ __global__ void maxpool_forward_kernel(const float* __restrict__ x, float* __res
   }
 }
 
+// dy, argmax (NC, OH, OW) -> dx (NC, H, W); one thread per dx element.
 __global__ void maxpool_backward_kernel(const float* __restrict__ dy, const int32_t* __restrict__ argmax,
                                         float* __restrict__ dx, unsigned H, unsigned W, unsigned OH,
                                         unsigned OW, unsigned total) {

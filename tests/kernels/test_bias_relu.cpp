@@ -12,6 +12,7 @@
 // counts that are not multiples of the block, grids capped to 2 blocks, and empty tensors.
 #include <gtest/gtest.h>
 
+#include <cstring>
 #include <cmath>
 #include <limits>
 #include <stdexcept>
@@ -31,6 +32,20 @@ namespace {
 using namespace convnet;
 using namespace convnet::test;
 
+// The exact class, and the same bits too (expect_close lets -0 match +0). Failures are reported at
+// the caller's line, as expect_close does.
+template <typename T>
+void expect_exact(const std::vector<T>& ref, const std::vector<T>& got, const std::string& what,
+                  const char* file = __builtin_FILE(), int line = __builtin_LINE()) {
+  if (!convnet::test::expect_close(ref, got, convnet::test::kExact, what, file, line)) return;
+  for (size_t i = 0; i < ref.size(); ++i)
+    if (std::memcmp(&ref[i], &got[i], sizeof(T)) != 0) {
+      ADD_FAILURE_AT(file, line) << what << ": element " << i << " has other bits: cpu " << ref[i] << ", gpu "
+                                 << got[i];
+      return;
+    }
+}
+
 // Skips, with the reason, when there is no device (kernel_tests_gpu without a GPU).
 class BiasReluKernel : public ::testing::Test {
  protected:
@@ -47,7 +62,9 @@ class BiasReluKernel : public ::testing::Test {
 struct BiasReluShape {
   int N, OC, P;
   size_t count() const { return size_t(N) * OC * P; }
-  std::string name() const { return "N=" + std::to_string(N) + " OC=" + std::to_string(OC) + " P=" + std::to_string(P); }
+  std::string name() const {
+    return "N=" + std::to_string(N) + " OC=" + std::to_string(OC) + " P=" + std::to_string(P);
+  }
 };
 const BiasReluShape kBiasReluShapes[] = {{128, 32, 676}, {128, 64, 121}, {128, 64, 9}, {1, 1, 1},
                                          {3, 5, 7},      {2, 3, 257},    {1, 7, 130}};
@@ -68,11 +85,11 @@ void check_bias_relu(const BiasReluShape& s, uint64_t seed) {
   d_dpre.poison();
   bias_relu_forward_gpu(d_pre.get(), d_bias.get(), d_y.get(), s.N, s.OC, s.P, nullptr);
   sync();
-  expect_close(y, d_y.download(), kExact, "bias_relu_forward y");
+  expect_exact(y, d_y.download(), "bias_relu_forward y");
   d_y.upload(y);  // backward from the CPU's y, so a forward bug is not reported twice
   bias_relu_backward_gpu(d_y.get(), d_dy.get(), d_dpre.get(), s.N, s.OC, s.P, nullptr);
   sync();
-  expect_close(dpre, d_dpre.download(), kExact, "bias_relu_backward dpre");
+  expect_exact(dpre, d_dpre.download(), "bias_relu_backward dpre");
 }
 
 TEST_F(BiasReluKernel, BiasReluMatchesCpu) {
@@ -158,8 +175,8 @@ void check_dense_bias(int N, int O, uint64_t seed) {
   dense_bias_forward_gpu(d_y.get(), d_b.get(), N, O, nullptr);
   dense_bias_backward_gpu(d_dy.get(), d_db.get(), N, O, nullptr);
   sync();
-  expect_close(y, d_y.download(), kExact, "dense_bias_forward y");
-  expect_close(db, d_db.download(), kExact, "dense_bias_backward db");
+  expect_exact(y, d_y.download(), "dense_bias_forward y");
+  expect_exact(db, d_db.download(), "dense_bias_backward db");
 }
 
 TEST_F(BiasReluKernel, DenseBiasMatchesCpu) {
@@ -193,11 +210,11 @@ void check_relu(size_t n, uint64_t seed) {
   d_dx.poison();
   relu_backward_gpu(d_y.get(), d_dy.get(), d_dx.get(), n, nullptr);
   sync();
-  expect_close(y, d_x.download(), kExact, "relu_forward");
-  expect_close(dx, d_dx.download(), kExact, "relu_backward dx");
+  expect_exact(y, d_x.download(), "relu_forward");
+  expect_exact(dx, d_dx.download(), "relu_backward dx");
   relu_backward_gpu(d_y.get(), d_dy.get(), d_dy.get(), n, nullptr);  // dx aliasing dy, as allowed
   sync();
-  expect_close(dx, d_dy.download(), kExact, "relu_backward in place");
+  expect_exact(dx, d_dy.download(), "relu_backward in place");
 }
 
 TEST_F(BiasReluKernel, ReluMatchesCpu) {

@@ -8,6 +8,7 @@
 // strides), and empty tensors (no launch). Outputs are poisoned with NaN so unwritten elements fail.
 #include <gtest/gtest.h>
 
+#include <cstring>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -23,6 +24,20 @@ namespace {
 
 using namespace convnet;
 using namespace convnet::test;
+
+// The exact class, and the same bits too (expect_close lets -0 match +0). Failures are reported at
+// the caller's line, as expect_close does.
+template <typename T>
+void expect_exact(const std::vector<T>& ref, const std::vector<T>& got, const std::string& what,
+                  const char* file = __builtin_FILE(), int line = __builtin_LINE()) {
+  if (!convnet::test::expect_close(ref, got, convnet::test::kExact, what, file, line)) return;
+  for (size_t i = 0; i < ref.size(); ++i)
+    if (std::memcmp(&ref[i], &got[i], sizeof(T)) != 0) {
+      ADD_FAILURE_AT(file, line) << what << ": element " << i << " has other bits: cpu " << ref[i] << ", gpu "
+                                 << got[i];
+      return;
+    }
+}
 
 struct ConvShape {
   int N, C, H, W, K;
@@ -68,7 +83,7 @@ void check_im2col(const ConvShape& s, uint64_t seed) {
   d_col.poison();
   im2col_gpu(d_x.get(), d_col.get(), s.N, s.C, s.H, s.W, s.K, nullptr);
   CUDA_CHECK(cudaDeviceSynchronize());
-  expect_close(ref, d_col.download(), kExact, "im2col col");
+  expect_exact(ref, d_col.download(), "im2col col");
 }
 
 void check_col2im(const ConvShape& s, uint64_t seed) {
@@ -81,7 +96,7 @@ void check_col2im(const ConvShape& s, uint64_t seed) {
   d_dx.poison();
   col2im_gpu(d_dcol.get(), d_dx.get(), s.N, s.C, s.H, s.W, s.K, nullptr);
   CUDA_CHECK(cudaDeviceSynchronize());
-  expect_close(ref, d_dx.download(), kExact, "col2im dx");
+  expect_exact(ref, d_dx.download(), "col2im dx");
 }
 
 TEST_F(Im2colKernel, MatchesCpuOnMnistShapes) {

@@ -10,6 +10,7 @@
 // (NaN for floats, -1 for argmax) so unwritten elements fail.
 #include <gtest/gtest.h>
 
+#include <cstring>
 #include <cmath>
 #include <cstdint>
 #include <stdexcept>
@@ -27,6 +28,20 @@ namespace {
 
 using namespace convnet;
 using namespace convnet::test;
+
+// The exact class, and the same bits too (expect_close lets -0 match +0). Failures are reported at
+// the caller's line, as expect_close does.
+template <typename T>
+void expect_exact(const std::vector<T>& ref, const std::vector<T>& got, const std::string& what,
+                  const char* file = __builtin_FILE(), int line = __builtin_LINE()) {
+  if (!convnet::test::expect_close(ref, got, convnet::test::kExact, what, file, line)) return;
+  for (size_t i = 0; i < ref.size(); ++i)
+    if (std::memcmp(&ref[i], &got[i], sizeof(T)) != 0) {
+      ADD_FAILURE_AT(file, line) << what << ": element " << i << " has other bits: cpu " << ref[i] << ", gpu "
+                                 << got[i];
+      return;
+    }
+}
 
 // Skips, with the reason, when there is no device (kernel_tests_gpu without a GPU).
 class MaxpoolKernel : public ::testing::Test {
@@ -71,12 +86,12 @@ void check_maxpool(const PoolShape& s, uint64_t seed, bool ties) {
   d_dx.poison();
   maxpool_forward_gpu(d_x.get(), d_y.get(), d_argmax.get(), s.NC, s.H, s.W, nullptr);
   CUDA_CHECK(cudaDeviceSynchronize());
-  expect_close(y, d_y.download(), kExact, "maxpool_forward y");
-  expect_close(argmax, d_argmax.download(), kExact, "maxpool_forward argmax");
+  expect_exact(y, d_y.download(), "maxpool_forward y");
+  expect_exact(argmax, d_argmax.download(), "maxpool_forward argmax");
   d_argmax.upload(argmax);  // backward from the CPU's argmax, so a forward bug is not reported twice
   maxpool_backward_gpu(d_dy.get(), d_argmax.get(), d_dx.get(), s.NC, s.H, s.W, nullptr);
   CUDA_CHECK(cudaDeviceSynchronize());
-  expect_close(dx, d_dx.download(), kExact, "maxpool_backward dx");
+  expect_exact(dx, d_dx.download(), "maxpool_backward dx");
 }
 
 TEST_F(MaxpoolKernel, MatchesCpuOnMnistShapes) {
