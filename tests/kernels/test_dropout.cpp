@@ -18,6 +18,7 @@
 #include "cuda_check.h"
 #include "device_array.h"
 #include "dropout.h"
+#include "kernel_test.h"
 #include "launch.h"
 #include "test_util.h"
 
@@ -26,16 +27,7 @@ namespace {
 using namespace convnet;
 using namespace convnet::test;
 
-class DropoutKernel : public ::testing::Test {
- protected:
-  void SetUp() override {
-    int devices = 0;
-    if (cudaGetDeviceCount(&devices) != cudaSuccess || devices == 0) {
-      cudaGetLastError();
-      GTEST_SKIP() << "no CUDA device";
-    }
-  }
-};
+class DropoutKernel : public KernelTest {};
 
 struct Case {
   size_t n;
