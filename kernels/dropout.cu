@@ -26,13 +26,14 @@ constexpr unsigned kBlock = 256;
 
 // Backward is the same map applied to dy: d(x * scale * mask)/dx = scale * mask.
 __global__ void dropout_kernel(const float* in, float* out, size_t n, float rate, float scale, uint64_t seed,
-                               uint64_t step, uint32_t layer) {
+                               const int64_t* step_ptr, uint32_t layer) {
+  const uint64_t step = static_cast<uint64_t>(*step_ptr);
   const size_t stride = size_t(gridDim.x) * blockDim.x;
   for (size_t i = size_t(blockIdx.x) * blockDim.x + threadIdx.x; i < n; i += stride)
     out[i] = dropout_keep(seed, step, layer, i, rate) ? in[i] * scale : 0.0f;
 }
 
-void dropout_gpu(const char* who, const float* in, float* out, size_t n, float rate, uint64_t seed, uint64_t step,
+void dropout_gpu(const char* who, const float* in, float* out, size_t n, float rate, uint64_t seed, const int64_t* step,
                  uint32_t layer, cudaStream_t stream) {
   if (!(rate >= 0.0f && rate < 1.0f))
     throw std::invalid_argument(std::string(who) + ": dropout rate " + std::to_string(rate) + " outside [0, 1)");
@@ -44,12 +45,12 @@ void dropout_gpu(const char* who, const float* in, float* out, size_t n, float r
 
 }  // namespace
 
-void dropout_forward_gpu(const float* x, float* y, size_t n, float rate, uint64_t seed, uint64_t step,
+void dropout_forward_gpu(const float* x, float* y, size_t n, float rate, uint64_t seed, const int64_t* step,
                          uint32_t layer, cudaStream_t stream) {
   dropout_gpu("dropout_forward_gpu", x, y, n, rate, seed, step, layer, stream);
 }
 
-void dropout_backward_gpu(const float* dy, float* dx, size_t n, float rate, uint64_t seed, uint64_t step,
+void dropout_backward_gpu(const float* dy, float* dx, size_t n, float rate, uint64_t seed, const int64_t* step,
                           uint32_t layer, cudaStream_t stream) {
   dropout_gpu("dropout_backward_gpu", dy, dx, n, rate, seed, step, layer, stream);
 }

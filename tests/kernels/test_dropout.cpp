@@ -47,6 +47,9 @@ void expect_bits_equal(const std::vector<float>& ref, const std::vector<float>& 
   }
 }
 
+// The step counter lives in device memory, as in the trainer (kernels/device_state.h).
+DeviceArray<int64_t> device_step(uint64_t step) { return DeviceArray<int64_t>(std::vector<int64_t>{int64_t(step)}); }
+
 void check_case(const Case& c, uint64_t seed) {
   SCOPED_TRACE("n=" + std::to_string(c.n) + " rate=" + std::to_string(c.rate) + " step=" + std::to_string(c.step) +
                " layer=" + std::to_string(c.layer));
@@ -57,10 +60,11 @@ void check_case(const Case& c, uint64_t seed) {
   dropout_backward_cpu(dy.data(), dx_ref.data(), c.n, c.rate, seed, c.step, c.layer);
 
   DeviceArray<float> d_x(x), d_y(c.n), d_dy(dy), d_dx(c.n);
+  DeviceArray<int64_t> d_step = device_step(c.step);
   d_y.poison();
   d_dx.poison();
-  dropout_forward_gpu(d_x.get(), d_y.get(), c.n, c.rate, seed, c.step, c.layer, nullptr);
-  dropout_backward_gpu(d_dy.get(), d_dx.get(), c.n, c.rate, seed, c.step, c.layer, nullptr);
+  dropout_forward_gpu(d_x.get(), d_y.get(), c.n, c.rate, seed, d_step.get(), c.layer, nullptr);
+  dropout_backward_gpu(d_dy.get(), d_dx.get(), c.n, c.rate, seed, d_step.get(), c.layer, nullptr);
   CUDA_CHECK(cudaDeviceSynchronize());
   const std::vector<float> y = d_y.download(), dx = d_dx.download();
   expect_close(y_ref, y, kExact, "dropout forward y");
@@ -91,7 +95,8 @@ TEST_F(DropoutKernel, MaskChangesWithStepLayerAndSeed) {
   const size_t n = 4096;
   DeviceArray<float> d_x(std::vector<float>(n, 1.0f)), d_y(n);
   auto mask = [&](uint64_t seed, uint64_t step, uint32_t layer) {
-    dropout_forward_gpu(d_x.get(), d_y.get(), n, 0.5f, seed, step, layer, nullptr);
+    DeviceArray<int64_t> d_step = device_step(step);
+    dropout_forward_gpu(d_x.get(), d_y.get(), n, 0.5f, seed, d_step.get(), layer, nullptr);
     std::vector<float> y = d_y.download();
     std::vector<bool> kept(n);
     for (size_t i = 0; i < n; ++i) kept[i] = y[i] != 0.0f;
@@ -112,18 +117,20 @@ TEST_F(DropoutKernel, InPlace) {
   std::vector<float> ref(n);
   dropout_forward_cpu(x.data(), ref.data(), n, 0.5f, seed, 4, 0);
   DeviceArray<float> d(x);
-  dropout_forward_gpu(d.get(), d.get(), n, 0.5f, seed, 4, 0, nullptr);
+  DeviceArray<int64_t> d_step = device_step(4);
+  dropout_forward_gpu(d.get(), d.get(), n, 0.5f, seed, d_step.get(), 0, nullptr);
   expect_bits_equal(ref, d.download(), "in-place dropout");
 }
 
 TEST_F(DropoutKernel, EmptyLaunchesNothingAndBadRateIsRejected) {
   DeviceArray<float> d(1);
+  DeviceArray<int64_t> d_step = device_step(1);
   const uint64_t before = kernel_launch_count();
-  dropout_forward_gpu(d.get(), d.get(), 0, 0.5f, 1, 1, 0, nullptr);
-  dropout_backward_gpu(d.get(), d.get(), 0, 0.5f, 1, 1, 0, nullptr);
+  dropout_forward_gpu(d.get(), d.get(), 0, 0.5f, 1, d_step.get(), 0, nullptr);
+  dropout_backward_gpu(d.get(), d.get(), 0, 0.5f, 1, d_step.get(), 0, nullptr);
   EXPECT_EQ(kernel_launch_count(), before);
-  EXPECT_THROW(dropout_forward_gpu(d.get(), d.get(), 1, 1.0f, 1, 1, 0, nullptr), std::invalid_argument);
-  EXPECT_THROW(dropout_backward_gpu(d.get(), d.get(), 1, -0.1f, 1, 1, 0, nullptr), std::invalid_argument);
+  EXPECT_THROW(dropout_forward_gpu(d.get(), d.get(), 1, 1.0f, 1, d_step.get(), 0, nullptr), std::invalid_argument);
+  EXPECT_THROW(dropout_backward_gpu(d.get(), d.get(), 1, -0.1f, 1, d_step.get(), 0, nullptr), std::invalid_argument);
 }
 
 }  // namespace
