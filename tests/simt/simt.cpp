@@ -1204,6 +1204,17 @@ cudaError_t cudaSetDevice(int device) {
   return device == 0 ? cudaSuccess : fail(cudaErrorInvalidDevice, "the simulator has one device, 0");
 }
 
+cudaError_t cudaRuntimeGetVersion(int* version) {
+  if (!version) return fail(cudaErrorInvalidValue, "cudaRuntimeGetVersion: null result pointer");
+  *version = 13000;
+  return cudaSuccess;
+}
+cudaError_t cudaDriverGetVersion(int* version) {
+  if (!version) return fail(cudaErrorInvalidValue, "cudaDriverGetVersion: null result pointer");
+  *version = 0;
+  return cudaSuccess;
+}
+
 cudaError_t cudaGetDeviceProperties(cudaDeviceProp* prop, int device) {
   if (!prop) return fail(cudaErrorInvalidValue, "cudaGetDeviceProperties: null result pointer");
   if (device != 0) return fail(cudaErrorInvalidDevice, "the simulator has one device, 0");

@@ -1,0 +1,388 @@
+// The CUDA backend: the training step as a list of kernel launches and cuBLAS GEMMs.
+//
+// Memory (STYLE.md): one allocation each for parameters, gradients, optimiser state (m and v) and
+// activations + workspace, all made when the backend is created; the resident image sets and the
+// sample-order buffer are allocated by add_images, outside any step. A step allocates nothing and
+// never waits for the device: its per-step scalars (step count, batch cursor) live in device memory
+// (kernels/device_state.h), loss and accuracy accumulate on the device and are read back by
+// take_*_metrics once per epoch. The launch sequence of a step is therefore identical every step.
+//
+// The same file is compiled for the real GPU (convnet_gpu) and, with CONVNET_SIMT, against the
+// CUDA-on-CPU simulator and the cuBLAS shim, so the whole backend trains in CI.
+#include <algorithm>
+#include <cstring>
+#include <string>
+
+#include "backend.h"
+#include "cuda_check.h"
+#include "errors.h"
+#include "gpu_blas.h"
+#include "gpu_buffer.h"
+#include "kernels.h"
+
+namespace convnet {
+namespace {
+
+// Carves one device allocation into aligned pieces: plan() sizes, then assign() hands out pointers.
+class Carver {
+ public:
+  template <typename T>
+  size_t reserve(size_t count) {
+    size_t at = (size_ + 255) / 256 * 256;
+    size_ = at + count * sizeof(T);
+    return at;
+  }
+  size_t size() const { return size_; }
+
+ private:
+  size_t size_ = 0;
+};
+
+struct ResidentSet {
+  DeviceBuffer<uint8_t> images, labels;
+  int count = 0;
+};
+
+class GpuBackend final : public Backend {
+ public:
+  GpuBackend(const Model& model, const BackendConfig& config);
+  ~GpuBackend() override;
+
+  std::string describe() const override { return description_; }
+  int add_images(const ImageSet& set) override;
+  void set_order(const std::vector<int32_t>& order) override;
+  void train_step(int set, int begin, int count) override;
+  void eval_batch(int set, int first, int count, float* probs) override;
+  Metrics take_train_metrics() override { return take_metrics(0); }
+  Metrics take_eval_metrics() override { return take_metrics(1); }
+  std::vector<float> get_arena(Arena which) const override;
+  void set_arena(Arena which, const std::vector<float>& values) override;
+  int64_t step() const override { return step_; }
+  void set_step(int64_t step) override;
+
+ private:
+  void plan_workspace();
+  float* arena_ptr(Arena which) const;
+  const float* param(int index) const { return index < 0 ? nullptr : params_.get() + model_.params[index].offset; }
+  float* grad(int index) const { return index < 0 ? nullptr : grads_.get() + model_.params[index].offset; }
+  const ResidentSet& resident(int set) const;
+  void forward(int n, bool training, float* probs_out);
+  void backward(int n);
+  Metrics take_metrics(int which);
+
+  Model model_;
+  BackendConfig config_;
+  std::string description_;
+  cudaStream_t stream_ = nullptr;
+  cublasHandle_t blas_ = nullptr;
+
+  DeviceBuffer<float> params_, grads_, opt_state_;  // opt_state_: m then v
+  DeviceBuffer<unsigned char> workspace_;
+  std::vector<ResidentSet> sets_;
+  DeviceBuffer<int32_t> indices_;  // [0, capacity): the epoch's order; [capacity, 2 capacity): 0, 1, 2, ...
+  int index_capacity_ = 0;
+
+  // Pointers into workspace_ (act_[i]: input of layer i; act_[L]: logits; dact_ alike).
+  std::vector<float*> act_, dact_, col_;
+  std::vector<int32_t*> argmax_;
+  float *pre_ = nullptr, *dcol_ = nullptr, *probs_ = nullptr;
+  uint8_t* batch_labels_ = nullptr;
+  DeviceStep* step_state_ = nullptr;
+  int32_t* eval_cursor_ = nullptr;
+  DeviceMetrics* metrics_ = nullptr;  // [0] training, [1] evaluation
+
+  int64_t step_ = 0;   // host mirror of step_state_->step
+  int32_t cursor_ = 0; // host mirror of step_state_->cursor
+  int order_size_ = 0;
+};
+
+std::string device_description() {
+  int device = 0, runtime = 0, driver = 0;
+  CUDA_CHECK(cudaGetDevice(&device));
+  cudaDeviceProp p{};
+  CUDA_CHECK(cudaGetDeviceProperties(&p, device));
+  cudaRuntimeGetVersion(&runtime);
+  cudaDriverGetVersion(&driver);
+  char buf[512];
+  std::snprintf(buf, sizeof buf, "gpu %d: %s, %d SMs, %.1f GiB, compute %d.%d, driver %d.%d, runtime %d.%d", device,
+                p.name, p.multiProcessorCount, static_cast<double>(p.totalGlobalMem) / (1 << 30), p.major, p.minor,
+                driver / 1000, driver % 1000 / 10, runtime / 1000, runtime % 1000 / 10);
+  return buf;
+}
+
+GpuBackend::GpuBackend(const Model& model, const BackendConfig& config)
+    : model_(model),
+      config_(config),
+      description_(device_description()),
+      params_(model.arena_size, "parameters"),
+      grads_(model.arena_size, "gradients"),
+      opt_state_(2 * model.arena_size, "optimizer state") {
+  CUDA_CHECK(cudaStreamCreate(&stream_));
+  CUBLAS_CHECK(cublasCreate(&blas_));
+  CUBLAS_CHECK(cublasSetStream(blas_, stream_));
+  // Strict FP32 unless asked: results then compare tightly with the CPU reference.
+  CUBLAS_CHECK(cublasSetMathMode(blas_, config.tf32 ? CUBLAS_TF32_TENSOR_OP_MATH : CUBLAS_DEFAULT_MATH));
+  if (config.tf32) description_ += ", TF32 GEMMs";
+  plan_workspace();
+  std::vector<float> init = init_params(model, config.seed);
+  CUDA_CHECK(cudaMemcpy(params_.get(), init.data(), init.size() * sizeof(float), cudaMemcpyHostToDevice));
+  CUDA_CHECK(cudaMemset(grads_.get(), 0, grads_.size() * sizeof(float)));
+  CUDA_CHECK(cudaMemset(opt_state_.get(), 0, opt_state_.size() * sizeof(float)));
+}
+
+GpuBackend::~GpuBackend() {
+  if (blas_) cublasDestroy(blas_);
+  if (stream_) cudaStreamDestroy(stream_);
+}
+
+// Sizes every activation, gradient and workspace tensor for max_batch samples, makes the one
+// allocation, then hands out the pointers. A flatten layer's output aliases its input.
+void GpuBackend::plan_workspace() {
+  const size_t n = static_cast<size_t>(config_.max_batch);
+  const size_t layers = model_.layers.size();
+  Carver c;
+  std::vector<size_t> act(layers + 1), dact(layers + 1), col(layers, SIZE_MAX), argmax(layers, SIZE_MAX);
+  act[0] = c.reserve<float>(n * model_.layers[0].in.size());
+  dact[0] = c.reserve<float>(n * model_.layers[0].in.size());
+  size_t pre = 0, dcol = 0;
+  for (size_t i = 0; i < layers; ++i) {
+    const Layer& l = model_.layers[i];
+    if (l.spec.kind == LayerKind::Flatten) {
+      act[i + 1] = act[i];
+      dact[i + 1] = dact[i];
+      continue;
+    }
+    act[i + 1] = c.reserve<float>(n * l.out.size());
+    dact[i + 1] = c.reserve<float>(n * l.out.size());
+    if (l.spec.kind == LayerKind::Conv) {
+      size_t rows = static_cast<size_t>(l.in.c) * l.spec.kernel * l.spec.kernel, cols = n * l.out.h * l.out.w;
+      col[i] = c.reserve<float>(rows * cols);
+      dcol = std::max(dcol, rows * cols);
+      pre = std::max(pre, static_cast<size_t>(l.out.c) * cols);
+    } else if (l.spec.kind == LayerKind::Pool) {
+      argmax[i] = c.reserve<int32_t>(n * l.out.size());
+    }
+  }
+  const size_t pre_at = c.reserve<float>(pre), dcol_at = c.reserve<float>(dcol);
+  const size_t probs_at = c.reserve<float>(n * kNumClasses), labels_at = c.reserve<uint8_t>(n);
+  const size_t step_at = c.reserve<DeviceStep>(1), cursor_at = c.reserve<int32_t>(1);
+  const size_t metrics_at = c.reserve<DeviceMetrics>(2);
+
+  workspace_ = DeviceBuffer<unsigned char>(c.size(), "activations and workspace");
+  CUDA_CHECK(cudaMemset(workspace_.get(), 0, c.size()));
+  unsigned char* base = workspace_.get();
+  auto f = [base](size_t at) { return reinterpret_cast<float*>(base + at); };
+  for (size_t i = 0; i <= layers; ++i) {
+    act_.push_back(f(act[i]));
+    dact_.push_back(f(dact[i]));
+  }
+  for (size_t i = 0; i < layers; ++i) {
+    col_.push_back(col[i] == SIZE_MAX ? nullptr : f(col[i]));
+    argmax_.push_back(argmax[i] == SIZE_MAX ? nullptr : reinterpret_cast<int32_t*>(base + argmax[i]));
+  }
+  pre_ = f(pre_at);
+  dcol_ = f(dcol_at);
+  probs_ = f(probs_at);
+  batch_labels_ = base + labels_at;
+  step_state_ = reinterpret_cast<DeviceStep*>(base + step_at);
+  eval_cursor_ = reinterpret_cast<int32_t*>(base + cursor_at);
+  metrics_ = reinterpret_cast<DeviceMetrics*>(base + metrics_at);
+}
+
+float* GpuBackend::arena_ptr(Arena which) const {
+  switch (which) {
+    case Arena::Params: return params_.get();
+    case Arena::Grads: return grads_.get();
+    case Arena::OptimizerM: return opt_state_.get();
+    case Arena::OptimizerV: return opt_state_.get() + model_.arena_size;
+  }
+  throw std::logic_error("unknown arena");
+}
+
+std::vector<float> GpuBackend::get_arena(Arena which) const {
+  std::vector<float> out(model_.arena_size);
+  CUDA_CHECK(cudaMemcpy(out.data(), arena_ptr(which), out.size() * sizeof(float), cudaMemcpyDeviceToHost));
+  return out;
+}
+
+void GpuBackend::set_arena(Arena which, const std::vector<float>& values) {
+  CONVNET_CHECK(values.size() == model_.arena_size, "arena size mismatch");
+  CUDA_CHECK(cudaMemcpy(arena_ptr(which), values.data(), values.size() * sizeof(float), cudaMemcpyHostToDevice));
+}
+
+void GpuBackend::set_step(int64_t step) {
+  CUDA_CHECK(cudaMemcpy(&step_state_->step, &step, sizeof step, cudaMemcpyHostToDevice));
+  step_ = step;
+}
+
+int GpuBackend::add_images(const ImageSet& set) {
+  CONVNET_CHECK(set.count > 0, "empty image set");
+  ResidentSet r;
+  r.count = set.count;
+  r.images = DeviceBuffer<uint8_t>(set.images.size(), "resident images");
+  r.labels = DeviceBuffer<uint8_t>(set.labels.size(), "resident labels");
+  CUDA_CHECK(cudaMemcpy(r.images.get(), set.images.data(), set.images.size(), cudaMemcpyHostToDevice));
+  CUDA_CHECK(cudaMemcpy(r.labels.get(), set.labels.data(), set.labels.size(), cudaMemcpyHostToDevice));
+  sets_.push_back(std::move(r));
+  if (set.count > index_capacity_) {  // room for an order over this set, and the identity order
+    index_capacity_ = set.count;
+    indices_ = DeviceBuffer<int32_t>(2 * static_cast<size_t>(set.count), "sample order");
+    std::vector<int32_t> iota(static_cast<size_t>(set.count));
+    for (int i = 0; i < set.count; ++i) iota[static_cast<size_t>(i)] = i;
+    CUDA_CHECK(cudaMemcpy(indices_.get() + set.count, iota.data(), iota.size() * sizeof(int32_t),
+                          cudaMemcpyHostToDevice));
+    order_size_ = 0;  // a previous order did not survive the reallocation
+  }
+  return static_cast<int>(sets_.size()) - 1;
+}
+
+const ResidentSet& GpuBackend::resident(int set) const {
+  CONVNET_CHECK(set >= 0 && set < static_cast<int>(sets_.size()), "unknown image set");
+  return sets_[static_cast<size_t>(set)];
+}
+
+void GpuBackend::set_order(const std::vector<int32_t>& order) {
+  CONVNET_CHECK(static_cast<int>(order.size()) <= index_capacity_, "order longer than any resident set");
+  CUDA_CHECK(cudaMemcpy(indices_.get(), order.data(), order.size() * sizeof(int32_t), cudaMemcpyHostToDevice));
+  const int32_t zero = 0;
+  CUDA_CHECK(cudaMemcpy(&step_state_->cursor, &zero, sizeof zero, cudaMemcpyHostToDevice));
+  order_size_ = static_cast<int>(order.size());
+  cursor_ = 0;
+}
+
+void GpuBackend::forward(int n, bool training, float* probs_out) {
+  const float* in = act_[0];
+  for (size_t i = 0; i < model_.layers.size(); ++i) {
+    const Layer& l = model_.layers[i];
+    float* out = act_[i + 1];
+    const size_t out_n = static_cast<size_t>(n) * l.out.size();
+    switch (l.spec.kind) {
+      case LayerKind::Conv: {
+        const int P = l.out.h * l.out.w, CKK = l.in.c * l.spec.kernel * l.spec.kernel;
+        im2col_gpu(in, col_[i], n, l.in.c, l.in.h, l.in.w, l.spec.kernel, stream_);
+        gemm_gpu(blas_, false, false, l.out.c, n * P, CKK, 1.0f, param(l.weight), col_[i], 0.0f, pre_);
+        bias_relu_forward_gpu(pre_, param(l.bias), out, n, l.out.c, P, stream_);
+        break;
+      }
+      case LayerKind::Pool:
+        maxpool_forward_gpu(in, out, argmax_[i], n * l.in.c, l.in.h, l.in.w, stream_);
+        break;
+      case LayerKind::Flatten:
+        break;  // out aliases in
+      case LayerKind::Dropout:
+        if (!training) {
+          out = const_cast<float*>(in);  // identity at inference: the next layer reads the input
+          break;
+        }
+        dropout_forward_gpu(in, out, out_n, l.spec.rate, config_.seed, &step_state_->step, static_cast<uint32_t>(i),
+                            stream_);
+        break;
+      case LayerKind::Dense:
+        gemm_gpu(blas_, false, true, n, l.out.c, l.in.c, 1.0f, in, param(l.weight), 0.0f, out);
+        dense_bias_forward_gpu(out, param(l.bias), n, l.out.c, stream_);
+        if (l.spec.relu) relu_forward_gpu(out, out_n, stream_);
+        break;
+    }
+    in = out;
+  }
+  softmax_xent_gpu(in, batch_labels_, training ? dact_.back() : nullptr, probs_out, n, kNumClasses,
+                   metrics_ + (training ? 0 : 1), stream_);
+}
+
+void GpuBackend::backward(int n) {
+  for (size_t i = model_.layers.size(); i-- > 0;) {
+    const Layer& l = model_.layers[i];
+    const float* dy = dact_[i + 1];
+    float* dx = i == 0 ? nullptr : dact_[i];  // the input image needs no gradient
+    const size_t out_n = static_cast<size_t>(n) * l.out.size();
+    switch (l.spec.kind) {
+      case LayerKind::Conv: {
+        const int P = l.out.h * l.out.w, CKK = l.in.c * l.spec.kernel * l.spec.kernel;
+        bias_relu_backward_gpu(act_[i + 1], dy, pre_, n, l.out.c, P, stream_);
+        gemm_gpu(blas_, false, true, l.out.c, CKK, n * P, 1.0f, pre_, col_[i], 0.0f, grad(l.weight));
+        bias_backward_gpu(pre_, grad(l.bias), l.out.c, n * P, stream_);
+        if (dx) {
+          gemm_gpu(blas_, true, false, CKK, n * P, l.out.c, 1.0f, param(l.weight), pre_, 0.0f, dcol_);
+          col2im_gpu(dcol_, dx, n, l.in.c, l.in.h, l.in.w, l.spec.kernel, stream_);
+        }
+        break;
+      }
+      case LayerKind::Pool:
+        if (dx) maxpool_backward_gpu(dy, argmax_[i], dx, n * l.in.c, l.in.h, l.in.w, stream_);
+        break;
+      case LayerKind::Flatten:
+        break;  // dx aliases dy
+      case LayerKind::Dropout:
+        if (dx)
+          dropout_backward_gpu(dy, dx, out_n, l.spec.rate, config_.seed, &step_state_->step,
+                               static_cast<uint32_t>(i), stream_);
+        break;
+      case LayerKind::Dense: {
+        float* dz = dact_[i + 1];
+        if (l.spec.relu) relu_backward_gpu(act_[i + 1], dz, dz, out_n, stream_);
+        gemm_gpu(blas_, true, false, l.out.c, l.in.c, n, 1.0f, dz, act_[i], 0.0f, grad(l.weight));
+        dense_bias_backward_gpu(dz, grad(l.bias), n, l.out.c, stream_);
+        if (dx) gemm_gpu(blas_, false, false, n, l.in.c, l.out.c, 1.0f, dz, param(l.weight), 0.0f, dx);
+        break;
+      }
+    }
+  }
+}
+
+void GpuBackend::train_step(int set, int begin, int count) {
+  const ResidentSet& r = resident(set);
+  CONVNET_CHECK(count > 0 && count <= config_.max_batch, "batch larger than the backend's capacity");
+  CONVNET_CHECK(begin == cursor_ && begin + count <= order_size_, "batches must follow the order in sequence");
+  gather_batch_gpu(r.images.get(), r.labels.get(), indices_.get(), &step_state_->cursor, count, act_[0],
+                   batch_labels_, stream_);
+  forward(count, true, nullptr);
+  backward(count);
+  const OptimizerConfig& o = config_.optimizer;
+  float* m = arena_ptr(Arena::OptimizerM);
+  if (o.kind == "adam")
+    adam_update_gpu(params_.get(), grads_.get(), m, arena_ptr(Arena::OptimizerV), model_.arena_size, o.lr, o.beta1,
+                    o.beta2, o.eps, step_state_, stream_);
+  else
+    sgd_update_gpu(params_.get(), grads_.get(), m, model_.arena_size, o.lr, o.momentum, o.nesterov, stream_);
+  step_advance_gpu(step_state_, count, stream_);
+  cursor_ += count;
+  ++step_;
+}
+
+void GpuBackend::eval_batch(int set, int first, int count, float* probs) {
+  const ResidentSet& r = resident(set);
+  CONVNET_CHECK(count > 0 && count <= config_.max_batch, "batch larger than the backend's capacity");
+  CONVNET_CHECK(first >= 0 && first + count <= r.count, "evaluation range outside the image set");
+  CUDA_CHECK(cudaMemcpyAsync(eval_cursor_, &first, sizeof first, cudaMemcpyHostToDevice, stream_));
+  gather_batch_gpu(r.images.get(), r.labels.get(), indices_.get() + index_capacity_, eval_cursor_, count, act_[0],
+                   batch_labels_, stream_);
+  forward(count, false, probs ? probs_ : nullptr);
+  if (probs) {
+    CUDA_CHECK(cudaMemcpyAsync(probs, probs_, static_cast<size_t>(count) * kNumClasses * sizeof(float),
+                               cudaMemcpyDeviceToHost, stream_));
+  }
+  // The cursor copy reads `first` from this stack frame: finish before returning.
+  CUDA_CHECK(cudaStreamSynchronize(stream_));
+}
+
+Metrics GpuBackend::take_metrics(int which) {
+  DeviceMetrics d{};
+  CUDA_CHECK(cudaMemcpyAsync(&d, metrics_ + which, sizeof d, cudaMemcpyDeviceToHost, stream_));
+  CUDA_CHECK(cudaMemsetAsync(metrics_ + which, 0, sizeof d, stream_));
+  CUDA_CHECK(cudaStreamSynchronize(stream_));
+  Metrics m;
+  m.loss_sum = d.loss_sum;
+  m.correct = d.correct;
+  m.count = d.count;
+  return m;
+}
+
+}  // namespace
+
+std::unique_ptr<Backend> make_gpu_backend(const Model& model, const BackendConfig& config) {
+  if (config.optimizer.kind != "adam" && config.optimizer.kind != "sgd")
+    throw UsageError("--optimizer: unknown optimizer '" + config.optimizer.kind + "' (expected adam or sgd)");
+  return std::make_unique<GpuBackend>(model, config);
+}
+
+}  // namespace convnet

@@ -1,0 +1,59 @@
+// DeviceBuffer: the only type that calls cudaMalloc / cudaFree (STYLE.md: one allocation per
+// lifetime, not per tensor). Move-only. Out of device memory throws ResourceError with the size
+// asked for and what it was for; main() prints it as one line and exits 2.
+// Compiled in the GPU build and in the CUDA-on-CPU simulator build (kernels/cuda_compat.h).
+#pragma once
+
+#include <cstddef>
+#include <cstdio>
+#include <stdexcept>
+#include <string>
+#include <utility>
+
+#include "cuda_check.h"
+#include "errors.h"
+
+namespace convnet {
+
+template <typename T>
+class DeviceBuffer {
+ public:
+  DeviceBuffer() = default;
+  DeviceBuffer(size_t count, const std::string& purpose) : count_(count) {
+    if (count == 0) return;
+    void* p = nullptr;
+    cudaError_t err = cudaMalloc(&p, count * sizeof(T));
+    if (err == cudaErrorMemoryAllocation) {
+      cudaGetLastError();
+      char size[64];
+      std::snprintf(size, sizeof size, "%.1f MiB", static_cast<double>(count * sizeof(T)) / (1024.0 * 1024.0));
+      throw ResourceError("out of GPU memory allocating " + std::string(size) + " for " + purpose +
+                           " (try a smaller --batch-size)");
+    }
+    CUDA_CHECK(err);
+    ptr_ = static_cast<T*>(p);
+  }
+  ~DeviceBuffer() {
+    if (ptr_) cudaFree(ptr_);
+  }
+  DeviceBuffer(DeviceBuffer&& o) noexcept : ptr_(std::exchange(o.ptr_, nullptr)), count_(std::exchange(o.count_, 0)) {}
+  DeviceBuffer& operator=(DeviceBuffer&& o) noexcept {
+    if (this != &o) {
+      if (ptr_) cudaFree(ptr_);
+      ptr_ = std::exchange(o.ptr_, nullptr);
+      count_ = std::exchange(o.count_, 0);
+    }
+    return *this;
+  }
+  DeviceBuffer(const DeviceBuffer&) = delete;
+  DeviceBuffer& operator=(const DeviceBuffer&) = delete;
+
+  T* get() const { return ptr_; }
+  size_t size() const { return count_; }
+
+ private:
+  T* ptr_ = nullptr;
+  size_t count_ = 0;
+};
+
+}  // namespace convnet

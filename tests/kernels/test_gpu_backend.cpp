@@ -1,0 +1,149 @@
+// The CUDA backend against the CPU reference backend, step by step: same initialisation, same
+// batches, dropout on. Runs on the CUDA-on-CPU simulator (kernel_tests_sim, always) and on a real
+// GPU (kernel_tests_gpu, skipping with the reason when there is none).
+//
+// Tolerance: every parameter within 1e-4 absolute and each step's loss within 1e-4 relative. The
+// GPU sums GEMMs and reductions in another order than OpenBLAS and the CPU's double accumulators,
+// so float results differ by rounding (~1e-6 per step); 1e-4 leaves room for six steps of drift
+// while any real error (a wrong index, a missed mask, a stale buffer) is orders of magnitude larger.
+#include <gtest/gtest.h>
+
+#include <cmath>
+
+#include "backend.h"
+#include "kernel_test.h"
+#include "rng.h"
+#include "test_util.h"
+#include "trainer.h"
+
+namespace convnet {
+namespace {
+
+// Deterministic synthetic digits-like data: class-dependent bars plus noise, all 0..255.
+ImageSet bar_images(int count, uint64_t seed) {
+  ImageSet s;
+  s.count = count;
+  s.images.resize(static_cast<size_t>(count) * kImagePixels);
+  s.labels.resize(static_cast<size_t>(count));
+  for (int i = 0; i < count; ++i) {
+    const int label = static_cast<int>(hash4(seed, 1, static_cast<uint64_t>(i), 0) % kNumClasses);
+    s.labels[static_cast<size_t>(i)] = static_cast<uint8_t>(label);
+    for (int p = 0; p < kImagePixels; ++p) {
+      const int row = p / kImageSide, colm = p % kImageSide;
+      const float noise = uniform01(hash4(seed, 2, static_cast<uint64_t>(i), static_cast<uint64_t>(p)));
+      const bool on = (row >= 2 + 2 * label && row < 5 + 2 * label) || (colm == 3 + 2 * label);
+      s.images[static_cast<size_t>(i) * kImagePixels + p] = static_cast<uint8_t>(on ? 180 + 75 * noise : 60 * noise);
+    }
+  }
+  return s;
+}
+
+class GpuBackend : public KernelTest {};
+
+BackendConfig config_for(const std::string& optimizer, int batch, uint64_t seed) {
+  BackendConfig c;
+  c.seed = seed;
+  c.max_batch = batch;
+  c.optimizer.kind = optimizer;
+  if (optimizer == "sgd") {
+    c.optimizer.lr = 0.05f;
+    c.optimizer.momentum = 0.9f;
+    c.optimizer.nesterov = true;
+  }
+  return c;
+}
+
+// Runs `steps` training steps on both backends and compares loss and every parameter after each.
+void expect_backends_agree(const std::string& arch, const std::string& optimizer, int batch, int steps) {
+  const uint64_t seed = test::test_seed(31);
+  SCOPED_TRACE("arch " + arch + ", optimizer " + optimizer + ", seed " + std::to_string(seed));
+  Model model = build_model(arch);
+  BackendConfig config = config_for(optimizer, batch, seed);
+  auto cpu = make_cpu_backend(model, config);
+  auto gpu = make_gpu_backend(model, config);
+  ImageSet data = bar_images(batch * steps, seed);
+  const int cpu_set = cpu->add_images(data), gpu_set = gpu->add_images(data);
+  std::vector<int32_t> order = epoch_order(seed, 1, data.count);
+  cpu->set_order(order);
+  gpu->set_order(order);
+  ASSERT_EQ(cpu->get_arena(Arena::Params), gpu->get_arena(Arena::Params)) << "same initialisation";
+  for (int s = 0; s < steps; ++s) {
+    SCOPED_TRACE("step " + std::to_string(s + 1));
+    cpu->train_step(cpu_set, s * batch, batch);
+    gpu->train_step(gpu_set, s * batch, batch);
+    Metrics mc = cpu->take_train_metrics(), mg = gpu->take_train_metrics();
+    EXPECT_EQ(mg.count, batch);
+    EXPECT_NEAR(mg.loss_sum, mc.loss_sum, 1e-4 * std::fabs(mc.loss_sum));
+    EXPECT_EQ(mg.correct, mc.correct);
+    std::vector<float> pc = cpu->get_arena(Arena::Params), pg = gpu->get_arena(Arena::Params);
+    EXPECT_TRUE(test::check_close(pc.data(), pg.data(), pc.size(), 1e-4, 0.0, "parameters"));
+  }
+  EXPECT_EQ(gpu->step(), steps);
+  // Evaluation (dropout off) agrees as well, probabilities included.
+  std::vector<float> prob_c(static_cast<size_t>(batch) * kNumClasses), prob_g(prob_c.size());
+  Metrics ec = evaluate(*cpu, cpu_set, 0, batch, batch, prob_c.data());
+  Metrics eg = evaluate(*gpu, gpu_set, 0, batch, batch, prob_g.data());
+  EXPECT_NEAR(eg.loss_sum, ec.loss_sum, 1e-4 * std::fabs(ec.loss_sum));
+  EXPECT_TRUE(test::check_close(prob_c.data(), prob_g.data(), prob_c.size(), 1e-5, 1e-4, "probabilities"));
+}
+
+TEST_F(GpuBackend, MatchesCpuForThreeSgdSteps) {
+  expect_backends_agree("seed", "sgd", 128, 3);
+}
+
+TEST_F(GpuBackend, MatchesCpuForThreeAdamSteps) {
+  expect_backends_agree("seed", "adam", 128, 3);
+}
+
+TEST_F(GpuBackend, MatchesCpuOnOtherArchitecturesAndOddBatches) {
+  expect_backends_agree("keras", "adam", 37, 2);
+  expect_backends_agree("conv8x5-pool-flatten-dense16relu-dropout0.3-dense10", "adam", 1, 3);
+}
+
+TEST_F(GpuBackend, TwentyStepsAreBitIdenticalAcrossRuns) {
+  const int batch = 32, steps = 20;
+  Model model = build_model("seed");
+  ImageSet data = bar_images(batch * 10, 7);
+  std::vector<float> params[2];
+  Metrics metrics[2];
+  for (int run = 0; run < 2; ++run) {
+    auto gpu = make_gpu_backend(model, config_for("adam", batch, 5));
+    const int set = gpu->add_images(data);
+    for (int s = 0; s < steps; ++s) {
+      if (s % 10 == 0) gpu->set_order(epoch_order(5, 1 + s / 10, data.count));
+      gpu->train_step(set, (s % 10) * batch, batch);
+    }
+    params[run] = gpu->get_arena(Arena::Params);
+    metrics[run] = gpu->take_train_metrics();
+  }
+  EXPECT_EQ(params[0], params[1]);
+  EXPECT_EQ(metrics[0].loss_sum, metrics[1].loss_sum);
+  EXPECT_EQ(metrics[0].correct, metrics[1].correct);
+  EXPECT_EQ(metrics[0].count, batch * steps);
+}
+
+TEST_F(GpuBackend, ResumesFromCopiedStateIdentically) {
+  Model model = build_model("keras");
+  ImageSet data = bar_images(64, 9);
+  auto a = make_gpu_backend(model, config_for("adam", 16, 2));
+  auto b = make_gpu_backend(model, config_for("adam", 16, 2));
+  const int sa = a->add_images(data), sb = b->add_images(data);
+  std::vector<int32_t> order = epoch_order(2, 1, 64);
+  a->set_order(order);
+  a->train_step(sa, 0, 16);
+  a->train_step(sa, 16, 16);
+  for (Arena ar : {Arena::Params, Arena::OptimizerM, Arena::OptimizerV}) b->set_arena(ar, a->get_arena(ar));
+  b->set_step(a->step());
+  b->set_order(order);
+  b->train_step(sb, 0, 16);  // consume the same positions so both cursors meet at 32
+  b->train_step(sb, 16, 16);
+  b->set_step(a->step());
+  for (Arena ar : {Arena::Params, Arena::OptimizerM, Arena::OptimizerV}) b->set_arena(ar, a->get_arena(ar));
+  a->train_step(sa, 32, 16);
+  b->train_step(sb, 32, 16);
+  EXPECT_EQ(a->get_arena(Arena::Params), b->get_arena(Arena::Params));
+  EXPECT_THROW(b->train_step(sb, 0, 16), std::logic_error);  // out of sequence
+}
+
+}  // namespace
+}  // namespace convnet
