@@ -47,7 +47,8 @@ const char* const kTrainHelp =
     "                      (default 0.1; 0 disables validation)\n"
     "  --limit-train N     train on only the first N training images\n"
     "  --seed N            seed for initialisation, shuffling and dropout (default 1)\n"
-    "  --device D          cpu or auto (default auto)\n"
+    "  --device D          auto (default: the GPU when there is one), gpu or cpu\n"
+    "  --tf32              let cuBLAS use TF32 tensor cores on the GPU (default: strict FP32)\n"
     "  --data DIR          dataset folder (default $MNIST_DIR, then data/mnist)\n"
     "  --dataset D         mnist (default) or fashion (/usr/share/datasets/fashion-mnist)\n"
     "  --save PATH         write the trained model to PATH (atomically)\n"
@@ -57,7 +58,7 @@ const char* const kEvalHelp =
     "usage: convnet eval --model PATH [flags]\n"
     "  --model PATH        a model written by 'convnet train --save'\n"
     "  --batch-size N      evaluation batch size (default 256)\n"
-    "  --device D          cpu or auto (default auto)\n"
+    "  --device D          auto (default: the GPU when there is one), gpu or cpu\n"
     "  --data DIR          dataset folder (default $MNIST_DIR, then data/mnist)\n"
     "  --dataset D         mnist (default) or fashion\n";
 
@@ -71,17 +72,27 @@ bool wants_help(const std::vector<std::string>& args) {
   return false;
 }
 
-// The device --device names, checked before any data is read. Only the CPU reference backend
-// exists in this version; auto means cpu.
+// The device --device names, resolved before any data is read: auto is the GPU when this build has
+// CUDA and the runtime finds a device, else the CPU; gpu without a usable device is a usage error.
 std::string parse_device(const Flags& flags) {
-  std::string device = flags.get("device", "auto");
-  if (device == "cpu" || device == "auto") return "cpu";
-  if (device == "gpu")
-    throw UsageError("--device gpu: this version has no CUDA training backend yet; use --device cpu");
-  throw UsageError("--device: unknown device '" + device + "' (expected auto, cpu or gpu)");
+  const std::string device = flags.get("device", "auto");
+  if (device == "cpu") return "cpu";
+  if (device != "auto" && device != "gpu")
+    throw UsageError("--device: unknown device '" + device + "' (expected auto, cpu or gpu)");
+#ifdef CONVNET_HAVE_CUDA
+  std::string why;
+  if (cuda_device_count(&why) > 0) return "gpu";
+#else
+  const std::string why = "this build has no CUDA support (configure with nvcc installed)";
+#endif
+  if (device == "gpu") throw UsageError("no CUDA device: " + why + "; use --device cpu");
+  return "cpu";
 }
 
 std::unique_ptr<Backend> make_backend(const std::string& device, const Model& model, const BackendConfig& config) {
+#ifdef CONVNET_HAVE_CUDA
+  if (device == "gpu") return make_gpu_backend(model, config);
+#endif
   CONVNET_CHECK(device == "cpu", "unknown device " + device);
   return make_cpu_backend(model, config);
 }
@@ -110,7 +121,7 @@ int cmd_train(const std::vector<std::string>& args) {
   Flags f("train", args,
           {"arch", "epochs", "batch-size", "optimizer", "lr", "momentum", "val-split", "limit-train", "seed", "device",
            "data", "dataset", "save"},
-          {"nesterov", "no-test"});
+          {"nesterov", "no-test", "tf32"});
   if (!f.positional().empty()) throw UsageError("train: unexpected argument '" + f.positional()[0] + "'");
   Model model = build_model(f.get("arch", "seed"));
   TrainConfig tc;
@@ -130,12 +141,14 @@ int cmd_train(const std::vector<std::string>& args) {
   bc.optimizer.lr = static_cast<float>(f.get_double("lr", bc.optimizer.kind == "adam" ? 1e-3 : 1e-2, 0.0, 10.0, true));
   bc.optimizer.momentum = static_cast<float>(f.get_double("momentum", 0.0, 0.0, 1.0, false, true));
   bc.optimizer.nesterov = f.has("nesterov");
+  bc.tf32 = f.has("tf32");
   if (bc.optimizer.kind != "sgd" && (f.has("momentum") || f.has("nesterov")))
     throw UsageError("--momentum/--nesterov: only apply to --optimizer sgd");
   if (bc.optimizer.nesterov && bc.optimizer.momentum == 0.0f)
     throw UsageError("--nesterov: needs --momentum greater than 0");
   const std::string save = f.get("save", "");
   const std::string device = parse_device(f);
+  if (bc.tf32 && device != "gpu") throw UsageError("--tf32: only applies to --device gpu");
 
   Dataset data = load_data(f);
   std::unique_ptr<Backend> backend = make_backend(device, model, bc);

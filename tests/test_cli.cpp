@@ -44,6 +44,7 @@ TEST(Cli, BadFlagsAreOneLineUsageErrors) {
       {{"train", "--optimizer", "sgd", "--momentum", "1.5"}, "--momentum"},
       {{"train", "--optimizer", "sgd", "--nesterov"}, "--nesterov"},
       {{"train", "--device", "tpu", "--data", "/nonexistent"}, "--device"},
+      {{"train", "--device", "cpu", "--tf32"}, "--tf32"},
       {{"train", "--dataset", "cifar"}, "--dataset"},
       {{"train", "--epochs", "2", "--epochs", "3"}, "--epochs: given more than once"},
       {{"train", "--frobnicate"}, "unknown flag --frobnicate"},
@@ -55,6 +56,15 @@ TEST(Cli, BadFlagsAreOneLineUsageErrors) {
       {{"summary", "-x"}, "unknown option '-x'"},
   };
   for (const auto& c : cases) expect_usage_error(c.first, c.second);
+}
+
+TEST(Cli, DeviceGpuWithoutAGpuIsOneLineError) {
+  ProcessResult d = run_convnet({"devices"});
+  ASSERT_EQ(d.exit_code, 0) << d.err;
+  if (d.out.find("no CUDA device") == std::string::npos && d.out.find("no CUDA support") == std::string::npos)
+    GTEST_SKIP() << "a CUDA device is present: --device gpu would train";
+  expect_usage_error({"train", "--device", "gpu", "--data", "/nonexistent"}, "no CUDA device");
+  expect_usage_error({"eval", "--device", "gpu", "--model", "/nonexistent"}, "use --device cpu");
 }
 
 TEST(Cli, HelpAndSummary) {
