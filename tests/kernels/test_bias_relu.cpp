@@ -23,6 +23,7 @@
 #include "cpu_layers.h"
 #include "cuda_check.h"
 #include "device_array.h"
+#include "kernel_test.h"
 #include "kernels.h"
 #include "launch.h"
 #include "test_util.h"
@@ -46,17 +47,8 @@ void expect_exact(const std::vector<T>& ref, const std::vector<T>& got, const st
     }
 }
 
-// Skips, with the reason, when there is no device (kernel_tests_gpu without a GPU).
-class BiasReluKernel : public ::testing::Test {
- protected:
-  void SetUp() override {
-    int devices = 0;
-    if (cudaGetDeviceCount(&devices) != cudaSuccess || devices == 0) {
-      cudaGetLastError();
-      GTEST_SKIP() << "no CUDA device";
-    }
-  }
-};
+// Skips, with the runtime's reason, when there is no device (kernel_tests_gpu without a GPU).
+class BiasReluKernel : public KernelTest {};
 
 // (N, OC, P): the conv1, conv2, conv3 outputs at batch 128 (P = 26*26, 11*11, 3*3), then awkward ones.
 struct BiasReluShape {

@@ -16,6 +16,7 @@
 #include "cpu_layers.h"
 #include "cuda_check.h"
 #include "device_array.h"
+#include "kernel_test.h"
 #include "kernels.h"
 #include "launch.h"
 #include "test_util.h"
@@ -59,18 +60,8 @@ const ConvShape kAwkwardShapes[] = {
     {5, 1, 4, 17, 3},  // a wide row
 };
 
-// The kernels test skips, with the reason, when there is no device (kernel_tests_gpu on a machine
-// without a GPU); under the simulator there always is one.
-class Im2colKernel : public ::testing::Test {
- protected:
-  void SetUp() override {
-    int devices = 0;
-    if (cudaGetDeviceCount(&devices) != cudaSuccess || devices == 0) {
-      cudaGetLastError();
-      GTEST_SKIP() << "no CUDA device";
-    }
-  }
-};
+// Skips, with the runtime's reason, when there is no device (kernel_tests_gpu without a GPU).
+class Im2colKernel : public KernelTest {};
 
 // im2col on the GPU vs the CPU for one shape; seed drives the input.
 void check_im2col(const ConvShape& s, uint64_t seed) {

@@ -20,6 +20,7 @@
 #include "cpu_layers.h"
 #include "cuda_check.h"
 #include "device_array.h"
+#include "kernel_test.h"
 #include "kernels.h"
 #include "launch.h"
 #include "test_util.h"
@@ -43,17 +44,8 @@ void expect_exact(const std::vector<T>& ref, const std::vector<T>& got, const st
     }
 }
 
-// Skips, with the reason, when there is no device (kernel_tests_gpu without a GPU).
-class MaxpoolKernel : public ::testing::Test {
- protected:
-  void SetUp() override {
-    int devices = 0;
-    if (cudaGetDeviceCount(&devices) != cudaSuccess || devices == 0) {
-      cudaGetLastError();
-      GTEST_SKIP() << "no CUDA device";
-    }
-  }
-};
+// Skips, with the runtime's reason, when there is no device (kernel_tests_gpu without a GPU).
+class MaxpoolKernel : public KernelTest {};
 
 struct PoolShape {
   int NC, H, W;
