@@ -20,6 +20,44 @@
 #endif
 
 namespace convnet {
+
+bool wants_help(const std::vector<std::string>& args) {
+  for (const std::string& a : args)
+    if (a == "--help" || a == "-h") return true;
+  return false;
+}
+
+// The device --device names, resolved before any data is read: auto is the GPU when this build has
+// CUDA and the runtime finds a device, else the CPU; gpu without a usable device is a usage error.
+std::string parse_device(const Flags& flags) {
+  const std::string device = flags.get("device", "auto");
+  if (device == "cpu") return "cpu";
+  if (device != "auto" && device != "gpu")
+    throw UsageError("--device: unknown device '" + device + "' (expected auto, cpu or gpu)");
+#ifdef CONVNET_HAVE_CUDA
+  std::string why;
+  if (cuda_device_count(&why) > 0) return "gpu";
+#else
+  const std::string why = "this build has no CUDA support (configure with nvcc installed)";
+#endif
+  if (device == "gpu") throw UsageError("no CUDA device: " + why + "; use --device cpu");
+  return "cpu";
+}
+
+std::unique_ptr<Backend> make_backend(const std::string& device, const Model& model, const BackendConfig& config) {
+#ifdef CONVNET_HAVE_CUDA
+  if (device == "gpu") return make_gpu_backend(model, config);
+#endif
+  CONVNET_CHECK(device == "cpu", "unknown device " + device);
+  return make_cpu_backend(model, config);
+}
+
+Dataset load_data(const Flags& flags) {
+  std::string name = flags.get("dataset", "mnist");
+  std::string dir = default_data_dir(flags.get("data", ""), name);
+  return load_dataset(dir, name);
+}
+
 namespace {
 
 const char* const kUsage =
@@ -66,43 +104,6 @@ const char* const kSummaryHelp =
     "usage: convnet summary [--arch A]\n"
     "  --arch A            seed (default), seed96, keras, or a spec string (see convnet train --help)\n";
 
-bool wants_help(const std::vector<std::string>& args) {
-  for (const std::string& a : args)
-    if (a == "--help" || a == "-h") return true;
-  return false;
-}
-
-// The device --device names, resolved before any data is read: auto is the GPU when this build has
-// CUDA and the runtime finds a device, else the CPU; gpu without a usable device is a usage error.
-std::string parse_device(const Flags& flags) {
-  const std::string device = flags.get("device", "auto");
-  if (device == "cpu") return "cpu";
-  if (device != "auto" && device != "gpu")
-    throw UsageError("--device: unknown device '" + device + "' (expected auto, cpu or gpu)");
-#ifdef CONVNET_HAVE_CUDA
-  std::string why;
-  if (cuda_device_count(&why) > 0) return "gpu";
-#else
-  const std::string why = "this build has no CUDA support (configure with nvcc installed)";
-#endif
-  if (device == "gpu") throw UsageError("no CUDA device: " + why + "; use --device cpu");
-  return "cpu";
-}
-
-std::unique_ptr<Backend> make_backend(const std::string& device, const Model& model, const BackendConfig& config) {
-#ifdef CONVNET_HAVE_CUDA
-  if (device == "gpu") return make_gpu_backend(model, config);
-#endif
-  CONVNET_CHECK(device == "cpu", "unknown device " + device);
-  return make_cpu_backend(model, config);
-}
-
-Dataset load_data(const Flags& flags) {
-  std::string name = flags.get("dataset", "mnist");
-  std::string dir = default_data_dir(flags.get("data", ""), name);
-  return load_dataset(dir, name);
-}
-
 std::string utc_now() {
   std::time_t t = std::time(nullptr);
   char buf[32];
@@ -115,6 +116,8 @@ std::string fmt4(double v) {
   std::snprintf(buf, sizeof buf, "%.4f", v);
   return buf;
 }
+
+}  // namespace
 
 int cmd_train(const std::vector<std::string>& args) {
   if (wants_help(args)) return std::cout << kTrainHelp, 0;
@@ -170,6 +173,8 @@ int cmd_train(const std::vector<std::string>& args) {
   return 0;
 }
 
+namespace {
+
 void print_confusion(const std::vector<std::vector<int64_t>>& cm) {
   std::printf("\nConfusion matrix (rows: true digit, columns: predicted)\n      ");
   for (int c = 0; c < kNumClasses; ++c) std::printf("%6d", c);
@@ -180,6 +185,8 @@ void print_confusion(const std::vector<std::vector<int64_t>>& cm) {
     std::printf("\n");
   }
 }
+
+}  // namespace
 
 int cmd_eval(const std::vector<std::string>& args) {
   if (wants_help(args)) return std::cout << kEvalHelp, 0;
@@ -237,8 +244,6 @@ int cmd_devices(const std::vector<std::string>& args) {
 #endif
   return 0;
 }
-
-}  // namespace
 
 int run_command(const std::vector<std::string>& args) {
   if (args.empty()) {

@@ -1,13 +1,39 @@
-// The subcommands of `convnet` (host/commands.cpp); main.cpp maps their exceptions to exit codes.
+// The subcommands of `convnet` and what they share. Each command lives in host/commands.cpp or a
+// host/cmd_<name>.cpp of its own; all are compiled into the program (not convnet_core), so they see
+// CONVNET_HAVE_CUDA. main.cpp maps their exceptions to exit codes.
 #pragma once
 
+#include <memory>
 #include <string>
 #include <vector>
+
+#include "backend.h"
+#include "flags.h"
+#include "idx.h"
+#include "model.h"
 
 namespace convnet {
 
 // Runs `convnet <args...>` (args excludes the program name). Returns the exit code; throws
-// UsageError / InputError / NumericError for failures main() reports as one line.
+// UsageError / InputError / NumericError / ResourceError for failures main() reports as one line.
 int run_command(const std::vector<std::string>& args);
+
+int cmd_train(const std::vector<std::string>& args);
+int cmd_eval(const std::vector<std::string>& args);
+int cmd_summary(const std::vector<std::string>& args);
+int cmd_devices(const std::vector<std::string>& args);
+
+// --help or -h anywhere among the arguments.
+bool wants_help(const std::vector<std::string>& args);
+
+// --device auto|gpu|cpu resolved to "gpu" or "cpu" before any data is read; gpu without a usable
+// device is a UsageError ("no CUDA device: ...; use --device cpu").
+std::string parse_device(const Flags& flags);
+
+// The backend for a resolved device.
+std::unique_ptr<Backend> make_backend(const std::string& device, const Model& model, const BackendConfig& config);
+
+// The dataset --dataset / --data name (default MNIST from $MNIST_DIR or data/mnist).
+Dataset load_data(const Flags& flags);
 
 }  // namespace convnet
