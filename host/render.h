@@ -120,7 +120,7 @@ std::vector<int> pick_samples(const std::vector<int>& candidates, int count, uin
 
 // ---- confusion heat map -------------------------------------------------------------------------
 
-constexpr int kHeatCell = 50;      // side of one matrix cell (fits a 4-digit count at 2x)
+constexpr int kHeatCell = 56;      // side of one matrix cell (a 4-digit count at 2x with room to spare)
 constexpr int kHeatMargin = 10;
 
 // Geometry of the heat map: a title line ("ROWS: TRUE  COLUMNS: PREDICTED"), the class digits above

@@ -204,14 +204,14 @@ TEST(RenderConfusion, SizeAndDiagonalShadedDarker) {
   std::vector<std::vector<int64_t>> cm(10, std::vector<int64_t>(10, 0));
   for (int r = 0; r < 10; ++r)
     for (int c = 0; c < 10; ++c) cm[r][c] = r == c ? 950 + 20 * r : (r + c) % 4;
-  cm[3][5] = 12345678;  // too wide even at 1x: the shade alone tells it
+  cm[3][5] = 123456789;  // too wide even at 1x: the shade alone tells it
   const Image im = render_confusion(cm);
-  // Title line, column digits, then 10 x 10 cells of 50 px; left the row digits.
+  // Title line, column digits, then 10 x 10 cells of 56 px; left the row digits.
   const HeatLayout h = heat_layout();
   EXPECT_EQ(h.grid_x, 10 + 10 + 6);
   EXPECT_EQ(h.grid_y, 10 + 14 + 12 + 14 + 6);
-  EXPECT_EQ(im.width, 26 + 500 + 10);
-  EXPECT_EQ(im.height, 56 + 500 + 10);
+  EXPECT_EQ(im.width, 26 + 560 + 10);
+  EXPECT_EQ(im.height, 56 + 560 + 10);
   EXPECT_EQ(im.channels, 3);
   for (int r = 0; r < 10; ++r)
     for (int c = 0; c < 10; ++c) {
@@ -223,7 +223,7 @@ TEST(RenderConfusion, SizeAndDiagonalShadedDarker) {
     }
   int64_t row3 = 0;
   for (int64_t v : cm[3]) row3 += v;
-  EXPECT_EQ(pixel_at(im, h.cell_x(5) + 2, h.cell_y(3) + 2), heat_colour(12345678.0 / static_cast<double>(row3)));
+  EXPECT_EQ(pixel_at(im, h.cell_x(5) + 2, h.cell_y(3) + 2), heat_colour(123456789.0 / static_cast<double>(row3)));
   EXPECT_EQ(heat_colour(0.0), kWhite);
   EXPECT_LT(brightness(heat_colour(1.0)), brightness(heat_colour(0.5)));
   // A count is drawn in its cell: white ink on the dark diagonal.
