@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "errors.h"
+#include "temp_dir.h"
 #include "process.h"
 
 namespace convnet {
@@ -25,22 +26,9 @@ namespace {
 
 using Bytes = std::vector<uint8_t>;
 
-class TempDir {
- public:
-  TempDir() {
-    char templ[] = "/tmp/convnet_test_cli_XXXXXX";
-    const char* made = mkdtemp(templ);
-    if (!made) throw std::runtime_error("mkdtemp failed");
-    path_ = made;
-  }
-  ~TempDir() { std::filesystem::remove_all(path_); }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  std::string file(const std::string& name) const { return path_ + "/" + name; }
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
+// TempDir from temp_dir.h, with this suite's folder prefix.
+struct TempDir : test::TempDir {
+  TempDir() : test::TempDir("convnet_test_cli") {}
 };
 
 void put_be32(Bytes& b, uint32_t v) {

@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "errors.h"
+#include "temp_dir.h"
 #include "idx.h"
 
 namespace convnet {
@@ -23,23 +24,9 @@ namespace {
 
 using Bytes = std::vector<uint8_t>;
 
-// A fresh folder under /tmp, removed with everything in it at the end of the test.
-class TempDir {
- public:
-  TempDir() {
-    char templ[] = "/tmp/convnet_test_idx_XXXXXX";
-    const char* made = mkdtemp(templ);
-    if (!made) throw std::runtime_error("mkdtemp failed");
-    path_ = made;
-  }
-  ~TempDir() { std::filesystem::remove_all(path_); }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  std::string file(const std::string& name) const { return path_ + "/" + name; }
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
+// TempDir from temp_dir.h, with this suite's folder prefix.
+struct TempDir : test::TempDir {
+  TempDir() : test::TempDir("convnet_test_idx") {}
 };
 
 void put_be32(Bytes& b, uint32_t v) {

@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "errors.h"
+#include "temp_dir.h"
 #include "model_file.h"
 
 namespace convnet {
@@ -26,29 +27,9 @@ namespace {
 
 using Bytes = std::vector<uint8_t>;
 
-class TempDir {
- public:
-  TempDir() {
-    char templ[] = "/tmp/convnet_test_model_XXXXXX";
-    const char* made = mkdtemp(templ);
-    if (!made) throw std::runtime_error("mkdtemp failed");
-    path_ = made;
-  }
-  ~TempDir() { std::filesystem::remove_all(path_); }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  std::string file(const std::string& name) const { return path_ + "/" + name; }
-  const std::string& path() const { return path_; }
-
-  // Names of everything in the folder.
-  std::vector<std::string> entries() const {
-    std::vector<std::string> names;
-    for (const auto& e : std::filesystem::directory_iterator(path_)) names.push_back(e.path().filename());
-    return names;
-  }
-
- private:
-  std::string path_;
+// TempDir from temp_dir.h, with this suite's folder prefix.
+struct TempDir : test::TempDir {
+  TempDir() : test::TempDir("convnet_test_model") {}
 };
 
 void write_raw(const std::string& path, const Bytes& b) {
