@@ -21,6 +21,7 @@
 #include <cmath>
 #include <cstdint>
 #include <cstdlib>
+#include <cstring>
 #include <functional>
 #include <limits>
 #include <sstream>
@@ -97,6 +98,20 @@ template <typename R, typename G>
 bool expect_close(const std::vector<R>& ref, const std::vector<G>& got, Tol tol, const std::string& what,
                   const char* file = __builtin_FILE(), int line = __builtin_LINE()) {
   return expect_close(ref, got, tol.atol, tol.rtol, what, file, line);
+}
+
+// The exact class, and the same bits too (expect_close lets -0 match +0): for kernels whose
+// arithmetic is the CPU twin's. Failures are reported at the caller's line.
+template <typename T>
+void expect_exact(const std::vector<T>& ref, const std::vector<T>& got, const std::string& what,
+                  const char* file = __builtin_FILE(), int line = __builtin_LINE()) {
+  if (!expect_close(ref, got, kExact, what, file, line)) return;
+  for (size_t i = 0; i < ref.size(); ++i)
+    if (std::memcmp(&ref[i], &got[i], sizeof(T)) != 0) {
+      ADD_FAILURE_AT(file, line) << what << ": element " << i << " has other bits: cpu " << ref[i] << ", gpu "
+                                 << got[i];
+      return;
+    }
 }
 
 // ---- seeds -------------------------------------------------------------------------------------

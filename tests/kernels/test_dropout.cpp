@@ -36,17 +36,6 @@ struct Case {
   uint32_t layer;
 };
 
-// Bit-for-bit equality, with the first differing index in the message (expect_close treats -0 == +0).
-void expect_bits_equal(const std::vector<float>& ref, const std::vector<float>& got, const std::string& what) {
-  ASSERT_EQ(ref.size(), got.size()) << what;
-  for (size_t i = 0; i < ref.size(); ++i) {
-    uint32_t a, b;
-    std::memcpy(&a, &ref[i], 4);
-    std::memcpy(&b, &got[i], 4);
-    ASSERT_EQ(a, b) << what << ": element " << i << " cpu " << ref[i] << " gpu " << got[i];
-  }
-}
-
 // The step counter lives in device memory, as in the trainer (kernels/device_state.h).
 DeviceArray<int64_t> device_step(uint64_t step) { return DeviceArray<int64_t>(std::vector<int64_t>{int64_t(step)}); }
 
@@ -67,10 +56,8 @@ void check_case(const Case& c, uint64_t seed) {
   dropout_backward_gpu(d_dy.get(), d_dx.get(), c.n, c.rate, seed, d_step.get(), c.layer, nullptr);
   CUDA_CHECK(cudaDeviceSynchronize());
   const std::vector<float> y = d_y.download(), dx = d_dx.download();
-  expect_close(y_ref, y, kExact, "dropout forward y");
-  expect_close(dx_ref, dx, kExact, "dropout backward dx");
-  expect_bits_equal(y_ref, y, "dropout forward y");
-  expect_bits_equal(dx_ref, dx, "dropout backward dx");
+  expect_exact(y_ref, y, "dropout forward y");
+  expect_exact(dx_ref, dx, "dropout backward dx");
 }
 
 TEST_F(DropoutKernel, MatchesCpuBitForBit) {
@@ -119,7 +106,7 @@ TEST_F(DropoutKernel, InPlace) {
   DeviceArray<float> d(x);
   DeviceArray<int64_t> d_step = device_step(4);
   dropout_forward_gpu(d.get(), d.get(), n, 0.5f, seed, d_step.get(), 0, nullptr);
-  expect_bits_equal(ref, d.download(), "in-place dropout");
+  expect_exact(ref, d.download(), "in-place dropout");
 }
 
 TEST_F(DropoutKernel, EmptyLaunchesNothingAndBadRateIsRejected) {

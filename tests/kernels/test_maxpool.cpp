@@ -30,20 +30,6 @@ namespace {
 using namespace convnet;
 using namespace convnet::test;
 
-// The exact class, and the same bits too (expect_close lets -0 match +0). Failures are reported at
-// the caller's line, as expect_close does.
-template <typename T>
-void expect_exact(const std::vector<T>& ref, const std::vector<T>& got, const std::string& what,
-                  const char* file = __builtin_FILE(), int line = __builtin_LINE()) {
-  if (!convnet::test::expect_close(ref, got, convnet::test::kExact, what, file, line)) return;
-  for (size_t i = 0; i < ref.size(); ++i)
-    if (std::memcmp(&ref[i], &got[i], sizeof(T)) != 0) {
-      ADD_FAILURE_AT(file, line) << what << ": element " << i << " has other bits: cpu " << ref[i] << ", gpu "
-                                 << got[i];
-      return;
-    }
-}
-
 // Skips, with the runtime's reason, when there is no device (kernel_tests_gpu without a GPU).
 class MaxpoolKernel : public KernelTest {};
 
