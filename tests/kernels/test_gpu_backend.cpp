@@ -11,6 +11,7 @@
 #include <cmath>
 
 #include "backend.h"
+#include "errors.h"
 #include "kernel_test.h"
 #include "rng.h"
 #include "test_util.h"
@@ -143,6 +144,20 @@ TEST_F(GpuBackend, ResumesFromCopiedStateIdentically) {
   b->train_step(sb, 32, 16);
   EXPECT_EQ(a->get_arena(Arena::Params), b->get_arena(Arena::Params));
   EXPECT_THROW(b->train_step(sb, 0, 16), std::logic_error);  // out of sequence
+}
+
+// An absurd batch asks for more device memory than exists: one clear error naming the size and the
+// buffer, not a crash (main() prints it as one line and exits 2).
+TEST_F(GpuBackend, OutOfDeviceMemoryIsAClearError) {
+  BackendConfig config = config_for("adam", 1 << 24, 1);  // conv1's im2col alone would be ~408 GB
+  try {
+    make_gpu_backend(build_model("seed"), config);
+    ADD_FAILURE() << "a 16M-image batch fit in device memory";
+  } catch (const ResourceError& e) {
+    const std::string what = e.what();
+    EXPECT_NE(what.find("out of GPU memory allocating"), std::string::npos) << what;
+    EXPECT_NE(what.find("MiB for activations and workspace"), std::string::npos) << what;
+  }
 }
 
 }  // namespace

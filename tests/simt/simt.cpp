@@ -1033,6 +1033,13 @@ cudaError_t cudaMalloc(void** ptr, size_t bytes) {
   if (!ptr) return fail(cudaErrorInvalidValue, "cudaMalloc: null result pointer");
   *ptr = nullptr;
   if (bytes == 0) return cudaSuccess;
+  // The fake device's memory is the host's physical memory: a request beyond what is free fails as
+  // on a GPU, before the host allocator is asked (which could overcommit, or abort under ASan).
+  size_t free_bytes = 0;
+  cudaMemGetInfo(&free_bytes, nullptr);
+  if (bytes > free_bytes)
+    return fail(cudaErrorMemoryAllocation, "cudaMalloc: " + std::to_string(bytes) + " bytes, " +
+                                               std::to_string(free_bytes) + " free");
   // Exactly `bytes` (AddressSanitizer then catches the first byte past the end), 256-byte aligned like
   // cudaMalloc, and filled with NaN bytes so that reading memory nobody wrote shows up.
   void* p = nullptr;
