@@ -45,8 +45,10 @@ class Backend {
   // Keep a resident copy of an image set; returns the handle the step calls take.
   virtual int add_images(const ImageSet& set) = 0;
 
-  // The sample order for the coming training steps (indices into the set given to train_step).
-  virtual void set_order(const std::vector<int32_t>& order) = 0;
+  // The sample order for the coming training steps (indices into the set given to train_step); the
+  // next step starts at position `cursor` of it: 0 for a fresh epoch, step * batch for a run resumed
+  // in the middle of one (the GPU keeps this cursor in device memory and advances it itself).
+  virtual void set_order(const std::vector<int32_t>& order, int cursor = 0) = 0;
 
   // One optimisation step on the batch order[begin, begin + count) of image set `set`, with dropout
   // active. Adds the batch's loss and correct count to the training metrics.
@@ -59,6 +61,9 @@ class Backend {
   // Read and reset the accumulated metrics.
   virtual Metrics take_train_metrics() = 0;
   virtual Metrics take_eval_metrics() = 0;
+  // Replace the accumulated training metrics: a run resumed in the middle of an epoch restores that
+  // epoch's partial sums, so the epoch reports the same loss and accuracy as an uninterrupted run.
+  virtual void set_train_metrics(const Metrics& metrics) = 0;
 
   // Copy an arena out or in (Model::arena_size floats), and the optimiser step counter.
   virtual std::vector<float> get_arena(Arena which) const = 0;

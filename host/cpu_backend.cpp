@@ -21,11 +21,12 @@ class CpuBackend final : public Backend {
 
   std::string describe() const override { return "cpu: reference layers, OpenBLAS GEMM"; }
   int add_images(const ImageSet& set) override;
-  void set_order(const std::vector<int32_t>& order) override { order_ = order; }
+  void set_order(const std::vector<int32_t>& order, int cursor = 0) override;
   void train_step(int set, int begin, int count) override;
   void eval_batch(int set, int first, int count, float* probs) override;
   Metrics take_train_metrics() override { return std::exchange(train_metrics_, Metrics{}); }
   Metrics take_eval_metrics() override { return std::exchange(eval_metrics_, Metrics{}); }
+  void set_train_metrics(const Metrics& metrics) override { train_metrics_ = metrics; }
   std::vector<float> get_arena(Arena which) const override { return arena(which); }
   void set_arena(Arena which, const std::vector<float>& values) override;
   int64_t step() const override { return step_; }
@@ -102,6 +103,13 @@ std::vector<float>& CpuBackend::arena(Arena which) {
 void CpuBackend::set_arena(Arena which, const std::vector<float>& values) {
   CONVNET_CHECK(values.size() == model_.arena_size, "arena size mismatch");
   arena(which) = values;
+}
+
+// The CPU step takes its batch position as an argument (train_step's begin), so the cursor is only
+// checked here; the GPU keeps it in device memory.
+void CpuBackend::set_order(const std::vector<int32_t>& order, int cursor) {
+  CONVNET_CHECK(cursor >= 0 && static_cast<size_t>(cursor) <= order.size(), "cursor outside the sample order");
+  order_ = order;
 }
 
 int CpuBackend::add_images(const ImageSet& set) {

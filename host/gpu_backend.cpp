@@ -50,11 +50,12 @@ class GpuBackend final : public Backend {
 
   std::string describe() const override { return description_; }
   int add_images(const ImageSet& set) override;
-  void set_order(const std::vector<int32_t>& order) override;
+  void set_order(const std::vector<int32_t>& order, int cursor = 0) override;
   void train_step(int set, int begin, int count) override;
   void eval_batch(int set, int first, int count, float* probs) override;
   Metrics take_train_metrics() override { return take_metrics(0); }
   Metrics take_eval_metrics() override { return take_metrics(1); }
+  void set_train_metrics(const Metrics& metrics) override;
   std::vector<float> get_arena(Arena which) const override;
   void set_arena(Arena which, const std::vector<float>& values) override;
   int64_t step() const override { return step_; }
@@ -241,13 +242,16 @@ const ResidentSet& GpuBackend::resident(int set) const {
   return sets_[static_cast<size_t>(set)];
 }
 
-void GpuBackend::set_order(const std::vector<int32_t>& order) {
+// Outside any step: the order and the starting cursor go to the device (DeviceStep::cursor, which
+// step_advance_gpu then moves on by itself) and to the host mirror train_step checks calls against.
+void GpuBackend::set_order(const std::vector<int32_t>& order, int cursor) {
   CONVNET_CHECK(static_cast<int>(order.size()) <= index_capacity_, "order longer than any resident set");
+  CONVNET_CHECK(cursor >= 0 && static_cast<size_t>(cursor) <= order.size(), "cursor outside the sample order");
   CUDA_CHECK(cudaMemcpy(indices_.get(), order.data(), order.size() * sizeof(int32_t), cudaMemcpyHostToDevice));
-  const int32_t zero = 0;
-  CUDA_CHECK(cudaMemcpy(&step_state_->cursor, &zero, sizeof zero, cudaMemcpyHostToDevice));
+  const int32_t start = cursor;
+  CUDA_CHECK(cudaMemcpy(&step_state_->cursor, &start, sizeof start, cudaMemcpyHostToDevice));
   order_size_ = static_cast<int>(order.size());
-  cursor_ = 0;
+  cursor_ = cursor;
 }
 
 void GpuBackend::forward(int n, bool training, float* probs_out) {
@@ -375,6 +379,12 @@ Metrics GpuBackend::take_metrics(int which) {
   m.correct = d.correct;
   m.count = d.count;
   return m;
+}
+
+void GpuBackend::set_train_metrics(const Metrics& metrics) {
+  const DeviceMetrics d{metrics.loss_sum, static_cast<long long>(metrics.correct),
+                        static_cast<long long>(metrics.count)};
+  CUDA_CHECK(cudaMemcpy(metrics_, &d, sizeof d, cudaMemcpyHostToDevice));
 }
 
 }  // namespace
