@@ -1,4 +1,6 @@
-// The training loop (see trainer.h). Prints Keras-like progress; all numeric work is the backend's.
+// The training loop (see trainer.h). Prints Keras-like progress and the JSON log; all numeric work
+// is the backend's. Stopping and checkpointing are the caller's callbacks (TrainConfig), so this file
+// knows nothing of signals or files beyond the log.
 #include "trainer.h"
 
 #include <algorithm>
@@ -9,6 +11,7 @@
 
 #include "errors.h"
 #include "rng.h"
+#include "train_log.h"
 
 namespace convnet {
 namespace {
@@ -28,7 +31,9 @@ std::string fmt(const char* format, double v) {
 // "  37/422 [==>.........................] - ETA: 21s" redrawn in place, at most ~10 times a second.
 class ProgressBar {
  public:
-  ProgressBar(std::ostream& out, int total, bool enabled) : out_(out), total_(total), enabled_(enabled) {}
+  // Counts steps up to total, starting at first (a resumed epoch); the ETA is from this run's pace.
+  ProgressBar(std::ostream& out, int total, int first, bool enabled)
+      : out_(out), total_(total), first_(first), enabled_(enabled) {}
 
   void update(int done) {
     if (!enabled_) return;
@@ -39,7 +44,7 @@ class ProgressBar {
     int filled = total_ ? done * width / total_ : width;
     std::string bar(static_cast<size_t>(filled), '=');
     if (filled < width) bar += '>' + std::string(static_cast<size_t>(width - filled - 1), '.');
-    double eta = done ? elapsed / done * (total_ - done) : 0.0;
+    double eta = done > first_ ? elapsed / (done - first_) * (total_ - done) : 0.0;
     char buf[160];
     std::snprintf(buf, sizeof buf, "\r%*d/%d [%s] - ETA: %.0fs ", digits(), done, total_, bar.c_str(), eta);
     out_ << buf << std::flush;
@@ -53,7 +58,7 @@ class ProgressBar {
  private:
   int digits() const { return static_cast<int>(std::to_string(total_).size()); }
   std::ostream& out_;
-  int total_;
+  int total_, first_;
   bool enabled_;
   Clock::time_point start_ = Clock::now();
   double last_draw_ = -1.0;
@@ -96,48 +101,125 @@ Metrics evaluate(Backend& backend, int set, int first, int count, int batch, flo
   return backend.take_eval_metrics();
 }
 
-TrainSummary train_model(Backend& backend, const Dataset& data, const TrainConfig& config, std::ostream& out) {
+namespace {
+
+// What one train_model call works with, so the per-epoch pieces below stay short.
+struct Run {
+  Backend& backend;
+  const TrainConfig& config;
+  std::ostream& out;
+  Split split;
+  int train_set = 0, test_set = -1, steps = 0;
+  JsonLinesLog log;
+  bool stop() const { return config.stop_requested && config.stop_requested(); }
+};
+
+// Steps [first, steps) of `epoch`. Returns false when asked to stop before the epoch's last step,
+// with where it stopped (and the epoch's partial metrics) in *stopped.
+bool train_steps(Run& r, int epoch, int first, TrainState* stopped) {
+  ProgressBar bar(r.out, r.steps, first, r.config.progress);
+  for (int s = first; s < r.steps; ++s) {
+    const int begin = s * r.config.batch;
+    r.backend.train_step(r.train_set, begin, std::min(r.config.batch, r.split.train_count - begin));
+    bar.update(s + 1);
+    if (s + 1 < r.steps && r.stop()) {
+      bar.finish();
+      *stopped = TrainState{epoch - 1, s + 1, r.backend.step(), r.backend.take_train_metrics()};
+      return false;
+    }
+  }
+  bar.finish();
+  return true;
+}
+
+void log_epoch(Run& r, const EpochStats& e) {
+  EpochLogEntry entry;
+  entry.epoch = e.epoch;
+  entry.step = e.global_step;
+  entry.train = e.train;
+  entry.val = e.val;
+  entry.seconds = e.seconds;
+  entry.images_per_second = e.images_per_second;
+  entry.learning_rate = r.config.learning_rate;
+  entry.device = r.config.device;
+  r.log.append(epoch_log_line(entry));
+}
+
+// The end of an epoch whose steps from `first` on ran since t0: metrics, validation, the Keras line
+// and the log line. A NaN/Inf training loss is logged (as null), then throws NumericError.
+EpochStats finish_epoch(Run& r, int epoch, int first, Clock::time_point t0) {
+  EpochStats e;
+  e.epoch = epoch;
+  e.steps = r.steps;
+  e.global_step = r.backend.step();
+  e.train = r.backend.take_train_metrics();
+  const int images = r.split.train_count - first * r.config.batch;
+  e.images_per_second = images / std::max(seconds_since(t0), 1e-9);
+  if (e.train.count > 0 && !std::isfinite(e.train.loss())) {
+    e.seconds = seconds_since(t0);
+    log_epoch(r, e);
+    check_finite(e.train, epoch, "training");
+  }
+  if (r.split.val_count > 0)
+    e.val = evaluate(r.backend, r.train_set, r.split.val_first, r.split.val_count, r.config.batch);
+  e.seconds = seconds_since(t0);
+  std::string line = std::to_string(r.steps) + "/" + std::to_string(r.steps) + " - " + fmt("%.1fs", e.seconds) +
+                     " - loss: " + fmt("%.4f", e.train.loss()) + " - accuracy: " + fmt("%.4f", e.train.accuracy());
+  if (r.split.val_count > 0)
+    line += " - val_loss: " + fmt("%.4f", e.val.loss()) + " - val_accuracy: " + fmt("%.4f", e.val.accuracy());
+  line += " - " + fmt("%.0f", e.images_per_second) + " img/s";
+  r.out << line << "\n" << std::flush;
+  log_epoch(r, e);
+  return e;
+}
+
+}  // namespace
+
+TrainSummary train_model(Backend& backend, const Dataset& data, const TrainConfig& config, std::ostream& out,
+                         const TrainState& start) {
   const Clock::time_point run_start = Clock::now();
   const Split split = make_split(data.train.count, config.val_split, config.limit_train);
   if (split.train_count <= 0) throw UsageError("--val-split: leaves no training images");
-  const int train_set = backend.add_images(data.train);
-  const int test_set = config.test ? backend.add_images(data.test) : -1;
-  const int steps = (split.train_count + config.batch - 1) / config.batch;
-  out << "Training on " << split.train_count << " images, validating on " << split.val_count << ", "
-      << steps << " steps of " << config.batch << " per epoch\n";
+  Run r{backend, config, out, split, 0, -1, (split.train_count + config.batch - 1) / config.batch,
+        JsonLinesLog(config.log_path)};
+  CONVNET_CHECK(start.epoch_step >= 0 && start.epoch_step < r.steps, "resume position outside the epoch");
+  CONVNET_CHECK(start.global_step == backend.step(), "the backend's step is not the resume state's");
+  r.train_set = backend.add_images(data.train);
+  if (config.test) r.test_set = backend.add_images(data.test);
+  out << "Training on " << split.train_count << " images, validating on " << split.val_count << ", " << r.steps
+      << " steps of " << config.batch << " per epoch\n";
+  if (start.epochs_done > 0 || start.epoch_step > 0)
+    out << "Resuming after " << start.epochs_done << " epochs and " << start.epoch_step << " steps (global step "
+        << start.global_step << ")\n";
 
   TrainSummary summary;
-  for (int epoch = 1; epoch <= config.epochs; ++epoch) {
+  summary.steps_per_epoch = r.steps;
+  for (int epoch = start.epochs_done + 1; epoch <= config.epochs; ++epoch) {
+    const bool resumed = epoch == start.epochs_done + 1 && start.epoch_step > 0;
+    const int first = resumed ? start.epoch_step : 0;
     out << "Epoch " << epoch << "/" << config.epochs << "\n" << std::flush;
     const Clock::time_point t0 = Clock::now();
-    backend.set_order(epoch_order(config.seed, epoch, split.train_count));
-    backend.take_train_metrics();
-    ProgressBar bar(out, steps, config.progress);
-    for (int s = 0; s < steps; ++s) {
-      int begin = s * config.batch;
-      backend.train_step(train_set, begin, std::min(config.batch, split.train_count - begin));
-      bar.update(s + 1);
+    backend.set_order(epoch_order(config.seed, epoch, split.train_count), first * config.batch);
+    backend.set_train_metrics(resumed ? start.partial : Metrics{});
+    TrainState state;
+    const bool finished = train_steps(r, epoch, first, &state);
+    if (finished) {
+      summary.epochs.push_back(finish_epoch(r, epoch, first, t0));
+      state = TrainState{epoch, 0, backend.step(), Metrics{}};
     }
-    EpochStats e;
-    e.epoch = epoch;
-    e.steps = steps;
-    e.train = backend.take_train_metrics();
-    const double train_seconds = seconds_since(t0);
-    check_finite(e.train, epoch, "training");
-    if (split.val_count > 0) e.val = evaluate(backend, train_set, split.val_first, split.val_count, config.batch);
-    e.seconds = seconds_since(t0);
-    e.images_per_second = split.train_count / std::max(train_seconds, 1e-9);
-    bar.finish();
-    std::string line = std::to_string(steps) + "/" + std::to_string(steps) + " - " + fmt("%.1fs", e.seconds) +
-                       " - loss: " + fmt("%.4f", e.train.loss()) + " - accuracy: " + fmt("%.4f", e.train.accuracy());
-    if (split.val_count > 0)
-      line += " - val_loss: " + fmt("%.4f", e.val.loss()) + " - val_accuracy: " + fmt("%.4f", e.val.accuracy());
-    line += " - " + fmt("%.0f", e.images_per_second) + " img/s";
-    out << line << "\n" << std::flush;
-    summary.epochs.push_back(e);
+    const bool stop = !finished || r.stop();
+    const int every = config.checkpoint_every;
+    const bool due = every > 0 && (epoch % every == 0 || epoch == config.epochs);
+    if (config.checkpoint && (stop || due)) config.checkpoint(state);
+    if (stop) {
+      summary.interrupted = true;
+      summary.stopped = state;
+      summary.seconds = seconds_since(run_start);
+      return summary;
+    }
   }
   if (config.test) {
-    summary.test = evaluate(backend, test_set, 0, data.test.count, config.batch);
+    summary.test = evaluate(backend, r.test_set, 0, data.test.count, config.batch);
     out << "Test loss: " << fmt("%.4f", summary.test.loss()) << "\n"
         << "Test accuracy: " << fmt("%.4f", summary.test.accuracy()) << "\n";
   }
