@@ -1,4 +1,5 @@
-// convnet train | eval | summary | devices (see commands.h and README.md for the user's view).
+// convnet eval | summary | devices and the dispatch (see commands.h and README.md for the user's view);
+// convnet train lives in cmd_train.cpp.
 #include "commands.h"
 
 #include <unistd.h>
@@ -71,27 +72,6 @@ const char* const kUsage =
     "\n"
     "Run 'convnet <command> --help' for the flags of one command.\n";
 
-const char* const kTrainHelp =
-    "usage: convnet train [flags]\n"
-    "  --arch A            seed (default), seed96, keras, or a spec such as\n"
-    "                      conv32-pool-conv64-pool-flatten-dropout0.5-dense10\n"
-    "  --epochs N          epochs (default 15)\n"
-    "  --batch-size N      mini-batch size (default 128)\n"
-    "  --optimizer O       adam (default) or sgd\n"
-    "  --lr X              learning rate (default 0.001 for adam, 0.01 for sgd)\n"
-    "  --momentum X        SGD momentum in [0, 1) (default 0)\n"
-    "  --nesterov          Nesterov momentum (SGD)\n"
-    "  --val-split X       fraction of the training images held out for validation, the last ones\n"
-    "                      (default 0.1; 0 disables validation)\n"
-    "  --limit-train N     train on only the first N training images\n"
-    "  --seed N            seed for initialisation, shuffling and dropout (default 1)\n"
-    "  --device D          auto (default: the GPU when there is one), gpu or cpu\n"
-    "  --tf32              let cuBLAS use TF32 tensor cores on the GPU (default: strict FP32)\n"
-    "  --data DIR          dataset folder (default $MNIST_DIR, then data/mnist)\n"
-    "  --dataset D         mnist (default) or fashion (/usr/share/datasets/fashion-mnist)\n"
-    "  --save PATH         write the trained model to PATH (atomically)\n"
-    "  --no-test           skip the final test-set evaluation\n";
-
 const char* const kEvalHelp =
     "usage: convnet eval --model PATH [flags]\n"
     "  --model PATH        a model written by 'convnet train --save'\n"
@@ -103,77 +83,6 @@ const char* const kEvalHelp =
 const char* const kSummaryHelp =
     "usage: convnet summary [--arch A]\n"
     "  --arch A            seed (default), seed96, keras, or a spec string (see convnet train --help)\n";
-
-std::string utc_now() {
-  std::time_t t = std::time(nullptr);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&t));
-  return buf;
-}
-
-std::string fmt4(double v) {
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%.4f", v);
-  return buf;
-}
-
-}  // namespace
-
-int cmd_train(const std::vector<std::string>& args) {
-  if (wants_help(args)) return std::cout << kTrainHelp, 0;
-  Flags f("train", args,
-          {"arch", "epochs", "batch-size", "optimizer", "lr", "momentum", "val-split", "limit-train", "seed", "device",
-           "data", "dataset", "save"},
-          {"nesterov", "no-test", "tf32"});
-  if (!f.positional().empty()) throw UsageError("train: unexpected argument '" + f.positional()[0] + "'");
-  Model model = build_model(f.get("arch", "seed"));
-  TrainConfig tc;
-  tc.epochs = static_cast<int>(f.get_int("epochs", 15, 1, 100000));
-  tc.batch = static_cast<int>(f.get_int("batch-size", 128, 1, 65536));
-  tc.val_split = f.get_double("val-split", 0.1, 0.0, 1.0, false, true);
-  tc.limit_train = static_cast<int>(f.get_int("limit-train", 0, 1, 1 << 30));
-  tc.seed = f.get_u64("seed", 1);
-  tc.test = !f.has("no-test");
-  tc.progress = isatty(STDOUT_FILENO) != 0;
-  BackendConfig bc;
-  bc.seed = tc.seed;
-  bc.max_batch = tc.batch;
-  bc.optimizer.kind = f.get("optimizer", "adam");
-  if (bc.optimizer.kind != "adam" && bc.optimizer.kind != "sgd")
-    throw UsageError("--optimizer: unknown optimizer '" + bc.optimizer.kind + "' (expected adam or sgd)");
-  bc.optimizer.lr = static_cast<float>(f.get_double("lr", bc.optimizer.kind == "adam" ? 1e-3 : 1e-2, 0.0, 10.0, true));
-  bc.optimizer.momentum = static_cast<float>(f.get_double("momentum", 0.0, 0.0, 1.0, false, true));
-  bc.optimizer.nesterov = f.has("nesterov");
-  bc.tf32 = f.has("tf32");
-  if (bc.optimizer.kind != "sgd" && (f.has("momentum") || f.has("nesterov")))
-    throw UsageError("--momentum/--nesterov: only apply to --optimizer sgd");
-  if (bc.optimizer.nesterov && bc.optimizer.momentum == 0.0f)
-    throw UsageError("--nesterov: needs --momentum greater than 0");
-  const std::string save = f.get("save", "");
-  const std::string device = parse_device(f);
-  if (bc.tf32 && device != "gpu") throw UsageError("--tf32: only applies to --device gpu");
-
-  Dataset data = load_data(f);
-  std::unique_ptr<Backend> backend = make_backend(device, model, bc);
-  std::cout << "Device: " << backend->describe() << "\n"
-            << "Data: " << data.name << " from " << data.dir << "\n"
-            << "Model: " << model.spec << " (" << model.param_count << " parameters)\n";
-  TrainSummary s = train_model(*backend, data, tc, std::cout);
-  std::printf("Total time: %.1f s\n", s.seconds);
-  if (!save.empty()) {
-    std::vector<std::pair<std::string, std::string>> meta = {
-        {"dataset", data.name},        {"epochs", std::to_string(tc.epochs)},
-        {"batch_size", std::to_string(tc.batch)}, {"optimizer", bc.optimizer.kind},
-        {"seed", std::to_string(tc.seed)},        {"created", utc_now()},
-        {"convnet_version", CONVNET_VERSION}};
-    if (tc.test) meta.push_back({"test_accuracy", fmt4(s.test.accuracy())});
-    save_model_file(save, make_model_file(model, backend->get_arena(Arena::Params), meta));
-    std::cout << "Saved model to " << save << "\n";
-  }
-  return 0;
-}
-
-namespace {
 
 void print_confusion(const std::vector<std::vector<int64_t>>& cm) {
   std::printf("\nConfusion matrix (rows: true digit, columns: predicted)\n      ");

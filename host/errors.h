@@ -12,6 +12,7 @@ namespace convnet {
 
 constexpr int kExitUsage = 2;    // bad flag or bad input file
 constexpr int kExitNumeric = 3;  // NaN/Inf during training
+constexpr int kExitInterrupted = 130;  // training stopped by Ctrl-C/SIGTERM (128 + SIGINT, as shells report)
 
 // A file or other user-supplied input is unusable (missing, truncated, corrupt, wrong shape).
 class InputError : public std::runtime_error {

@@ -1,5 +1,6 @@
 // convnet: entry point. Every failure a user can cause ends here as ONE line on stderr,
 // "convnet: error: <what>", and a non-zero exit code (2 usage/input, 3 numeric, 1 internal).
+// An interrupted training run returns kExitInterrupted (130) from its command, after its checkpoint.
 #include <cstdio>
 #include <exception>
 #include <new>

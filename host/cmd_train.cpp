@@ -1,0 +1,262 @@
+// convnet train: flags (or, with --resume, a checkpoint) -> recipe and run settings, the backend, the
+// training loop with its JSON log, checkpoints and Ctrl-C handling, and the saved model.
+//
+// Resume: the recipe (arch, batch, optimiser, val split, limit, seed, dataset) comes from the
+// checkpoint; a recipe flag that contradicts it is a usage error naming the flag, one that agrees is
+// accepted. The run settings (--epochs, --checkpoint-every, --log, --save, --no-test) default to the
+// checkpoint's and may be changed: --epochs raised trains longer. Checkpoints of a resumed run go to
+// --checkpoint, else back to the file it resumed from.
+//
+// Ctrl-C / SIGTERM (interrupt.h): the step in progress finishes, a checkpoint is written to
+// --checkpoint PATH or, when there is none, to convnet-interrupted.ckpt in the current folder, the
+// resume command is printed and the exit code is kExitInterrupted (130).
+#include <unistd.h>
+
+#include <cstdio>
+#include <ctime>
+#include <iostream>
+
+#include "checkpoint.h"
+#include "commands.h"
+#include "errors.h"
+#include "interrupt.h"
+#include "model_io.h"
+#include "trainer.h"
+
+namespace convnet {
+namespace {
+
+constexpr const char* kInterruptCheckpoint = "convnet-interrupted.ckpt";
+
+const char* const kTrainHelp =
+    "usage: convnet train [flags]\n"
+    "  --arch A            seed (default), seed96, keras, or a spec such as\n"
+    "                      conv32-pool-conv64-pool-flatten-dropout0.5-dense10\n"
+    "  --epochs N          epochs (default 15)\n"
+    "  --batch-size N      mini-batch size (default 128)\n"
+    "  --optimizer O       adam (default) or sgd\n"
+    "  --lr X              learning rate (default 0.001 for adam, 0.01 for sgd)\n"
+    "  --momentum X        SGD momentum in [0, 1) (default 0)\n"
+    "  --nesterov          Nesterov momentum (SGD)\n"
+    "  --val-split X       fraction of the training images held out for validation, the last ones\n"
+    "                      (default 0.1; 0 disables validation)\n"
+    "  --limit-train N     train on only the first N training images\n"
+    "  --seed N            seed for initialisation, shuffling and dropout (default 1)\n"
+    "  --device D          auto (default: the GPU when there is one), gpu or cpu\n"
+    "  --tf32              let cuBLAS use TF32 tensor cores on the GPU (default: strict FP32)\n"
+    "  --data DIR          dataset folder (default $MNIST_DIR, then data/mnist)\n"
+    "  --dataset D         mnist (default) or fashion (/usr/share/datasets/fashion-mnist)\n"
+    "  --save PATH         write the trained model to PATH (atomically)\n"
+    "  --no-test           skip the final test-set evaluation\n"
+    "  --log PATH          append one JSON line per epoch to PATH (plot with bench/plot_metrics.py)\n"
+    "  --checkpoint PATH   write the full training state to PATH (atomically) every N epochs\n"
+    "  --checkpoint-every N  epochs between checkpoints (default 1 with --checkpoint)\n"
+    "  --resume PATH       continue the run a checkpoint holds; its recipe flags come from the\n"
+    "                      checkpoint (--epochs may be raised to train longer)\n"
+    "Ctrl-C finishes the current step, writes a checkpoint (to --checkpoint PATH, else\n"
+    "./convnet-interrupted.ckpt) and prints how to resume; a second Ctrl-C exits at once.\n";
+
+// The recipe the flags ask for; `base` supplies what they leave out (the defaults of a new run, or
+// the checkpoint's recipe when resuming).
+TrainRecipe recipe_from_flags(const Flags& f, const TrainRecipe& base, bool resumed) {
+  TrainRecipe r = base;
+  if (f.has("arch") || !resumed) r.arch = build_model(f.get("arch", "seed")).spec;
+  r.dataset = f.get("dataset", base.dataset);
+  r.batch = static_cast<int>(f.get_int("batch-size", base.batch, 1, 65536));
+  r.val_split = f.get_double("val-split", base.val_split, 0.0, 1.0, false, true);
+  r.limit_train = static_cast<int>(f.get_int("limit-train", base.limit_train, 1, 1 << 30));
+  r.seed = f.get_u64("seed", base.seed);
+  OptimizerConfig& o = r.optimizer;
+  o.kind = f.get("optimizer", base.optimizer.kind);
+  if (o.kind != "adam" && o.kind != "sgd")
+    throw UsageError("--optimizer: unknown optimizer '" + o.kind + "' (expected adam or sgd)");
+  const double lr = resumed ? base.optimizer.lr : (o.kind == "adam" ? 1e-3 : 1e-2);
+  o.lr = static_cast<float>(f.get_double("lr", lr, 0.0, 10.0, true));
+  o.momentum = static_cast<float>(f.get_double("momentum", base.optimizer.momentum, 0.0, 1.0, false, true));
+  o.nesterov = base.optimizer.nesterov || f.has("nesterov");
+  if (o.kind != "sgd" && (f.has("momentum") || f.has("nesterov")))
+    throw UsageError("--momentum/--nesterov: only apply to --optimizer sgd");
+  if (o.nesterov && o.momentum == 0.0f) throw UsageError("--nesterov: needs --momentum greater than 0");
+  return r;
+}
+
+// A recipe flag given on --resume must agree with the checkpoint.
+void refuse_contradictions(const Flags& f, const TrainRecipe& want, const TrainRecipe& have) {
+  auto check = [&f](const char* flag, bool same, const std::string& kept) {
+    if (!same)
+      throw UsageError(std::string("--") + flag + ": " + (f.has(flag) ? "'" + f.get(flag, "") + "'" : "given") +
+                       " contradicts the checkpoint, which trains with " + kept +
+                       " (a resumed run keeps its recipe: leave the flag out)");
+  };
+  char lr[32], momentum[32], split[32];
+  std::snprintf(lr, sizeof lr, "%g", static_cast<double>(have.optimizer.lr));
+  std::snprintf(momentum, sizeof momentum, "%g", static_cast<double>(have.optimizer.momentum));
+  std::snprintf(split, sizeof split, "%g", have.val_split);
+  check("arch", want.arch == have.arch, have.arch);
+  check("dataset", want.dataset == have.dataset, have.dataset);
+  check("batch-size", want.batch == have.batch, std::to_string(have.batch));
+  check("val-split", want.val_split == have.val_split, split);
+  check("limit-train", want.limit_train == have.limit_train,
+        have.limit_train ? std::to_string(have.limit_train) : "all training images");
+  check("seed", want.seed == have.seed, std::to_string(have.seed));
+  check("optimizer", want.optimizer.kind == have.optimizer.kind, have.optimizer.kind);
+  check("lr", want.optimizer.lr == have.optimizer.lr, lr);
+  check("momentum", want.optimizer.momentum == have.optimizer.momentum, momentum);
+  check("nesterov", want.optimizer.nesterov == have.optimizer.nesterov, "no Nesterov momentum");
+}
+
+RunSettings settings_from_flags(const Flags& f, const RunSettings& base) {
+  RunSettings s = base;
+  s.epochs = static_cast<int>(f.get_int("epochs", base.epochs, 1, 100000));
+  s.log = f.get("log", base.log);
+  s.save = f.get("save", base.save);
+  s.test = base.test && !f.has("no-test");
+  const int every = f.has("checkpoint") && base.checkpoint_every == 0 ? 1 : base.checkpoint_every;
+  s.checkpoint_every = static_cast<int>(f.get_int("checkpoint-every", every, 1, 100000));
+  return s;
+}
+
+// Everything cmd_train decided from its flags before reading any data.
+struct Plan {
+  Model model;
+  TrainRecipe recipe;
+  RunSettings settings;
+  TrainState start;
+  bool resumed = false;
+  Checkpoint checkpoint;       // when resumed
+  std::string resume_path;
+  std::string checkpoint_path;  // "" : only an interrupt writes one, to kInterruptCheckpoint
+};
+
+Plan plan_from_flags(const Flags& f) {
+  Plan p;
+  p.resumed = f.has("resume");
+  if (!p.resumed) {
+    if (f.has("checkpoint-every") && !f.has("checkpoint"))
+      throw UsageError("--checkpoint-every: needs --checkpoint PATH");
+    p.recipe = recipe_from_flags(f, TrainRecipe{}, false);
+    p.settings = settings_from_flags(f, RunSettings{});
+    p.model = build_model(p.recipe.arch);
+    p.checkpoint_path = f.get("checkpoint", "");
+    return p;
+  }
+  p.resume_path = f.get("resume", "");
+  p.checkpoint = load_checkpoint(p.resume_path);
+  refuse_contradictions(f, recipe_from_flags(f, p.checkpoint.recipe, true), p.checkpoint.recipe);
+  p.recipe = p.checkpoint.recipe;
+  p.settings = settings_from_flags(f, p.checkpoint.settings);
+  p.model = p.checkpoint.model;
+  p.start = p.checkpoint.state;
+  p.checkpoint_path = f.get("checkpoint", p.resume_path);
+  const int needed = p.start.epochs_done + (p.start.epoch_step > 0 ? 1 : 0);
+  if (p.settings.epochs < needed)
+    throw UsageError("--epochs: " + std::to_string(p.settings.epochs) + " ends before the checkpoint's position (" +
+                     std::to_string(p.start.epochs_done) + " epochs and " + std::to_string(p.start.epoch_step) +
+                     " steps done)");
+  return p;
+}
+
+// A path as a shell word: as it is when plain, else single-quoted.
+std::string shell_word(const std::string& s) {
+  if (!s.empty() && s.find_first_not_of("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_./-+=:,") ==
+                        std::string::npos)
+    return s;
+  std::string q = "'";
+  for (char c : s) q += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  return q + "'";
+}
+
+// "epoch E step S/N": where a state stands, as the epoch lines count.
+std::string position(const TrainState& st, int steps) {
+  const bool mid = st.epoch_step > 0;
+  return "epoch " + std::to_string(mid ? st.epochs_done + 1 : st.epochs_done) + " step " +
+         std::to_string(mid ? st.epoch_step : steps) + "/" + std::to_string(steps);
+}
+
+std::string utc_now() {
+  std::time_t t = std::time(nullptr);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&t));
+  return buf;
+}
+
+void save_trained_model(const Plan& p, const Backend& backend, const TrainSummary& s) {
+  std::vector<std::pair<std::string, std::string>> meta = {
+      {"dataset", p.recipe.dataset},          {"epochs", std::to_string(p.settings.epochs)},
+      {"batch_size", std::to_string(p.recipe.batch)}, {"optimizer", p.recipe.optimizer.kind},
+      {"seed", std::to_string(p.recipe.seed)},        {"created", utc_now()},
+      {"convnet_version", CONVNET_VERSION}};
+  if (p.settings.test) {
+    char acc[32];
+    std::snprintf(acc, sizeof acc, "%.4f", s.test.accuracy());
+    meta.push_back({"test_accuracy", acc});
+  }
+  save_model_file(p.settings.save, make_model_file(p.model, backend.get_arena(Arena::Params), meta));
+  std::cout << "Saved model to " << p.settings.save << "\n";
+}
+
+}  // namespace
+
+int cmd_train(const std::vector<std::string>& args) {
+  if (wants_help(args)) return std::cout << kTrainHelp, 0;
+  Flags f("train", args,
+          {"arch", "epochs", "batch-size", "optimizer", "lr", "momentum", "val-split", "limit-train", "seed", "device",
+           "data", "dataset", "save", "log", "checkpoint", "checkpoint-every", "resume"},
+          {"nesterov", "no-test", "tf32"});
+  if (!f.positional().empty()) throw UsageError("train: unexpected argument '" + f.positional()[0] + "'");
+  Plan p = plan_from_flags(f);
+  const std::string device = parse_device(f);
+  const bool tf32 = f.has("tf32");
+  if (tf32 && device != "gpu") throw UsageError("--tf32: only applies to --device gpu");
+
+  Dataset data = load_dataset(default_data_dir(f.get("data", ""), p.recipe.dataset), p.recipe.dataset);
+  if (!p.resumed) p.recipe.train_images = data.train.count;
+  if (data.train.count != p.recipe.train_images)
+    throw InputError(data.dir + ": the training set has " + std::to_string(data.train.count) + " images, but " +
+                     p.resume_path + " was trained on " + std::to_string(p.recipe.train_images));
+  BackendConfig bc;
+  bc.seed = p.recipe.seed;
+  bc.max_batch = p.recipe.batch;
+  bc.optimizer = p.recipe.optimizer;
+  bc.tf32 = tf32;
+  std::unique_ptr<Backend> backend = make_backend(device, p.model, bc);
+  if (p.resumed) restore_checkpoint(*backend, p.checkpoint);
+  std::cout << "Device: " << backend->describe() << "\n"
+            << "Data: " << data.name << " from " << data.dir << "\n"
+            << "Model: " << p.model.spec << " (" << p.model.param_count << " parameters)\n";
+  if (p.resumed) std::cout << "Resumed from " << p.resume_path << "\n";
+
+  TrainConfig tc;
+  tc.epochs = p.settings.epochs;
+  tc.batch = p.recipe.batch;
+  tc.val_split = p.recipe.val_split;
+  tc.seed = p.recipe.seed;
+  tc.limit_train = p.recipe.limit_train;
+  tc.test = p.settings.test;
+  tc.progress = isatty(STDOUT_FILENO) != 0;
+  tc.log_path = p.settings.log;
+  tc.learning_rate = p.recipe.optimizer.lr;
+  tc.device = backend->describe();
+  const std::string ckpt = p.checkpoint_path.empty() ? kInterruptCheckpoint : p.checkpoint_path;
+  tc.checkpoint_every = p.checkpoint_path.empty() ? 0 : p.settings.checkpoint_every;
+  const int steps = steps_per_epoch(p.recipe);
+  tc.checkpoint = [&](const TrainState& st) {
+    save_checkpoint(ckpt, p.model, *backend, p.recipe, p.settings, st);
+    std::cout << "Saved checkpoint to " << ckpt << " (" << position(st, steps) << ")\n" << std::flush;
+  };
+  tc.stop_requested = &InterruptScope::requested;
+
+  InterruptScope interrupts;
+  TrainSummary s = train_model(*backend, data, tc, std::cout, p.start);
+  if (s.interrupted) {
+    std::cout << std::flush;
+    std::cerr << "convnet: interrupted at " << position(s.stopped, steps)
+              << "; resume with: convnet train --resume " << shell_word(ckpt) << "\n";
+    return kExitInterrupted;
+  }
+  std::printf("Total time: %.1f s\n", s.seconds);
+  if (!p.settings.save.empty()) save_trained_model(p, *backend, s);
+  return 0;
+}
+
+}  // namespace convnet
