@@ -209,7 +209,7 @@ HeatLayout heat_layout() {
 }
 
 Rgb heat_colour(double fraction) {
-  const double t = std::clamp(fraction, 0.0, 1.0);
+  const double t = std::sqrt(std::clamp(fraction, 0.0, 1.0));
   const Rgb dark{8, 48, 107};  // the end of matplotlib's "Blues"
   auto mix = [t](uint8_t lo) { return static_cast<uint8_t>(std::lround(255.0 + (lo - 255.0) * t)); };
   return {mix(dark.r), mix(dark.g), mix(dark.b)};
@@ -238,7 +238,7 @@ Image render_confusion(const std::vector<std::vector<int64_t>>& cm) {
       const std::string s = std::to_string(v);
       const int scale = text_width(s, 2) <= kHeatCell - 4 ? 2 : text_width(s, 1) <= kHeatCell - 4 ? 1 : 0;
       if (scale == 0) continue;
-      const Rgb ink = frac > 0.5 ? kWhite : v == 0 ? Rgb{170, 170, 170} : kBlack;
+      const Rgb ink = frac > 0.25 ? kWhite : v == 0 ? Rgb{170, 170, 170} : kBlack;
       draw_text(im, h.cell_x(c) + (kHeatCell - text_width(s, scale)) / 2,
                 h.cell_y(r) + (kHeatCell - kGlyphH * scale) / 2, s, scale, ink);
     }

@@ -226,6 +226,10 @@ TEST(RenderConfusion, SizeAndDiagonalShadedDarker) {
   EXPECT_EQ(pixel_at(im, h.cell_x(5) + 2, h.cell_y(3) + 2), heat_colour(123456789.0 / static_cast<double>(row3)));
   EXPECT_EQ(heat_colour(0.0), kWhite);
   EXPECT_LT(brightness(heat_colour(1.0)), brightness(heat_colour(0.5)));
+  EXPECT_EQ(heat_colour(1.0), (Rgb{8, 48, 107}));
+  // A 3% confusion is visibly shaded (sqrt: a quarter of the way to dark blue at 6.25%).
+  EXPECT_LT(brightness(heat_colour(0.03)), 3 * 255 - 100);
+  EXPECT_EQ(heat_colour(0.0625), (Rgb{193, 203, 218}));
   // A count is drawn in its cell: white ink on the dark diagonal.
   int ink = 0;
   for (int y = h.cell_y(0); y < h.cell_y(1); ++y)
