@@ -1,0 +1,231 @@
+// Reading users' images and writing PNGs (image_io.h) over stb_image / stb_image_write.
+//
+// load_image_gray reads the whole file, names its format by magic number, asks stbi_info for the
+// dimensions (header only) and refuses zero or > kMaxImageSide sides before any pixel buffer
+// exists, then decodes. stb does not notice every truncation - its JPEG, BMP, GIF and PNM decoders
+// pad a short file with zeros (PNM even with uninitialised memory) and report success - so those
+// four formats are first walked here far enough to prove the pixel data is all there. PNG needs no
+// walk: stb refuses a short PNG itself (a missing chunk or an incomplete zlib stream).
+//
+// write_png encodes into memory (stbi_write_png_to_func), writes "<path>.tmp.<pid>" in the same
+// folder and renames it over the target, so a reader never sees half a PNG. No fsync: these are
+// previews a rerun regenerates, and a thousand fsyncs would dominate a batch.
+#include "image_io.h"
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <memory>
+
+#include "errors.h"
+#include "preprocess.h"
+#include "stb_image.h"
+#include "stb_image_write.h"
+
+namespace convnet {
+
+namespace {
+
+using Bytes = std::vector<uint8_t>;
+
+bool starts_with(const Bytes& b, size_t at, const char* magic, size_t n) {
+  return b.size() >= at + n && std::memcmp(b.data() + at, magic, n) == 0;
+}
+
+// The format a file's first bytes announce: one of ours, a known one we do not read (named so
+// the message can say so), or "" when unknown.
+std::string sniff_format(const Bytes& b, bool* supported) {
+  *supported = true;
+  if (starts_with(b, 0, "\x89PNG\r\n\x1a\n", 8)) return "PNG";
+  if (starts_with(b, 0, "\xff\xd8\xff", 3)) return "JPEG";
+  if (starts_with(b, 0, "BM", 2)) return "BMP";
+  if (starts_with(b, 0, "GIF87a", 6) || starts_with(b, 0, "GIF89a", 6)) return "GIF";
+  if (starts_with(b, 0, "P5", 2) || starts_with(b, 0, "P6", 2)) return "PNM";
+  *supported = false;
+  if (starts_with(b, 0, "P1", 2) || starts_with(b, 0, "P2", 2) || starts_with(b, 0, "P3", 2) ||
+      starts_with(b, 0, "P4", 2))
+    return "plain-text or 1-bit PNM (P1-P4)";
+  if (starts_with(b, 0, "RIFF", 4) && starts_with(b, 8, "WEBP", 4)) return "WebP";
+  if (starts_with(b, 0, "II*\0", 4) || starts_with(b, 0, "MM\0*", 4)) return "TIFF";
+  if (starts_with(b, 0, "8BPS", 4)) return "PSD";
+  if (starts_with(b, 0, "#?RADIANCE", 10) || starts_with(b, 0, "#?RGBE", 6)) return "HDR";
+  if (starts_with(b, 4, "ftypheic", 8) || starts_with(b, 4, "ftypheix", 8) || starts_with(b, 4, "ftypmif1", 8))
+    return "HEIC";
+  if (starts_with(b, 4, "ftypavif", 8)) return "AVIF";
+  if (starts_with(b, 0, "\0\0\1\0", 4)) return "ICO";
+  if (starts_with(b, 0, "%PDF", 4)) return "PDF";
+  return "";
+}
+
+// JPEG: walk the marker segments (skipping entropy-coded data, where 0xFF is always followed by
+// 0x00 or a restart marker) until the end-of-image marker. Data after it (motion photos) is fine.
+bool jpeg_complete(const Bytes& b) {
+  size_t p = 2;  // after SOI
+  while (p < b.size()) {
+    if (b[p] != 0xff) return false;  // not at a marker: corrupt, stb will say so
+    while (p < b.size() && b[p] == 0xff) ++p;  // fill bytes
+    if (p >= b.size()) return false;
+    const uint8_t m = b[p++];
+    if (m == 0xd9) return true;                            // EOI
+    if ((m >= 0xd0 && m <= 0xd7) || m == 0x01) continue;  // no length
+    if (p + 2 > b.size()) return false;
+    const size_t len = static_cast<size_t>(b[p]) << 8 | b[p + 1];
+    if (len < 2 || p + len > b.size()) return false;
+    p += len;
+    if (m != 0xda) continue;
+    while (p + 1 < b.size() && !(b[p] == 0xff && b[p + 1] != 0x00 && (b[p + 1] < 0xd0 || b[p + 1] > 0xd7))) ++p;
+    if (p + 1 >= b.size()) return false;
+  }
+  return false;
+}
+
+// BMP, uncompressed or bitfields: the header's pixel offset plus rows padded to 4 bytes.
+bool bmp_complete(const Bytes& b) {
+  if (b.size() < 34) return false;
+  auto u32 = [&](size_t at) { return uint32_t(b[at]) | uint32_t(b[at + 1]) << 8 | uint32_t(b[at + 2]) << 16 | uint32_t(b[at + 3]) << 24; };
+  const uint32_t header = u32(14);
+  if (header < 40) return true;  // OS/2 headers: leave them to stb
+  const uint64_t offset = u32(10), compression = u32(30), bpp = uint32_t(b[28]) | uint32_t(b[29]) << 8;
+  if (compression != 0 && compression != 3 && compression != 6) return true;  // stb refuses RLE itself
+  const int64_t w = static_cast<int32_t>(u32(18)), h = static_cast<int32_t>(u32(22));
+  const uint64_t stride = (static_cast<uint64_t>(w < 0 ? -w : w) * bpp + 31) / 32 * 4;
+  return b.size() >= offset + stride * static_cast<uint64_t>(h < 0 ? -h : h);
+}
+
+// GIF: header, colour tables and extension blocks up to the end of the first frame's image data.
+bool gif_complete(const Bytes& b) {
+  size_t p = 13;
+  if (b.size() < p) return false;
+  if (b[10] & 0x80) p += 3u << ((b[10] & 7) + 1);
+  auto skip_sub_blocks = [&]() {
+    while (p < b.size() && b[p] != 0) p += 1 + b[p];
+    if (p >= b.size()) return false;
+    ++p;
+    return true;
+  };
+  while (p < b.size()) {
+    const uint8_t block = b[p++];
+    if (block == 0x21) {  // extension: label, sub-blocks
+      if (++p > b.size() || !skip_sub_blocks()) return false;
+    } else if (block == 0x2c) {  // image descriptor, local colour table, LZW code size, sub-blocks
+      if (p + 9 > b.size()) return false;
+      const uint8_t packed = b[p + 8];
+      p += 9;
+      if (packed & 0x80) p += 3u << ((packed & 7) + 1);
+      return ++p <= b.size() && skip_sub_blocks();
+    } else {
+      return true;  // trailer or garbage before any image: stb refuses it with its own reason
+    }
+  }
+  return false;
+}
+
+// Binary PNM: header (magic, width, height, maxval with '#' comments, one whitespace) then
+// width * height * channels samples of 1 or 2 bytes.
+bool pnm_complete(const Bytes& b, int w, int h, int channels) {
+  size_t p = 2;
+  long long vals[3] = {0, 0, 0};
+  for (long long& v : vals) {
+    for (;;) {
+      while (p < b.size() && std::strchr(" \t\n\v\f\r", b[p]) && b[p]) ++p;
+      if (p < b.size() && b[p] == '#') {
+        while (p < b.size() && b[p] != '\n' && b[p] != '\r') ++p;
+        continue;
+      }
+      break;
+    }
+    while (p < b.size() && b[p] >= '0' && b[p] <= '9' && v < (1LL << 40)) v = v * 10 + (b[p++] - '0');
+  }
+  ++p;  // the single whitespace after maxval
+  const uint64_t sample = vals[2] > 255 ? 2 : 1;
+  return b.size() >= p && b.size() - p >= static_cast<uint64_t>(w) * static_cast<uint64_t>(h) * static_cast<uint64_t>(channels) * sample;
+}
+
+Bytes read_file(const std::string& path) {
+  struct stat st {};
+  if (stat(path.c_str(), &st) != 0) throw InputError(path + ": cannot open: " + std::strerror(errno));
+  if (S_ISDIR(st.st_mode)) throw InputError(path + ": is a directory, not an image");
+  if (S_ISREG(st.st_mode) && st.st_size == 0) throw InputError(path + ": empty file (0 bytes), not an image");
+  if (st.st_size > 0x7fffffff) throw InputError(path + ": file is over 2 GiB, too large for an image convnet reads");
+  std::unique_ptr<FILE, int (*)(FILE*)> f(std::fopen(path.c_str(), "rb"), &std::fclose);
+  if (!f) throw InputError(path + ": cannot open: " + std::strerror(errno));
+  Bytes bytes;
+  uint8_t buf[1 << 16];
+  for (size_t n; (n = std::fread(buf, 1, sizeof buf, f.get())) > 0;) bytes.insert(bytes.end(), buf, buf + n);
+  if (std::ferror(f.get())) throw InputError(path + ": cannot read: " + std::strerror(errno));
+  if (bytes.empty()) throw InputError(path + ": empty file (0 bytes), not an image");
+  if (bytes.size() > 0x7fffffff) throw InputError(path + ": file is over 2 GiB, too large for an image convnet reads");
+  return bytes;
+}
+
+std::string stb_reason() {
+  const char* r = stbi_failure_reason();
+  return r ? r : "unknown reason";
+}
+
+bool complete(const std::string& format, const Bytes& b, int w, int h, int channels) {
+  if (format == "JPEG") return jpeg_complete(b);
+  if (format == "BMP") return bmp_complete(b);
+  if (format == "GIF") return gif_complete(b);
+  if (format == "PNM") return pnm_complete(b, w, h, channels);
+  return true;
+}
+
+}  // namespace
+
+Image load_image_gray(const std::string& path) {
+  const Bytes bytes = read_file(path);
+  bool supported = false;
+  const std::string format = sniff_format(bytes, &supported);
+  const char* const kFormats = "PNG, JPEG, BMP, binary PGM/PPM or GIF";
+  if (!supported && !format.empty())
+    throw InputError(path + ": unsupported image format " + format + " (convnet reads " + kFormats + ")");
+  if (format.empty()) throw InputError(path + ": not an image (convnet reads " + kFormats + ")");
+  const int size = static_cast<int>(bytes.size());  // <= 2 GiB, checked by read_file
+  int w = 0, h = 0, channels = 0;
+  if (!stbi_info_from_memory(bytes.data(), size, &w, &h, &channels))
+    throw InputError(path + ": corrupt or truncated " + format + " (stb: " + stb_reason() + ")");
+  const std::string dims = std::to_string(w) + "x" + std::to_string(h);
+  if (w <= 0 || h <= 0) throw InputError(path + ": zero-size image (" + dims + ")");
+  if (w > kMaxImageSide || h > kMaxImageSide)
+    throw InputError(path + ": image is " + dims + " pixels, larger than the limit of " +
+                     std::to_string(kMaxImageSide) + " per side");
+  if (!complete(format, bytes, w, h, channels)) throw InputError(path + ": truncated " + format + " (" + dims + ")");
+  int dw = 0, dh = 0, dc = 0;
+  std::unique_ptr<stbi_uc, void (*)(void*)> px(stbi_load_from_memory(bytes.data(), size, &dw, &dh, &dc, 0),
+                                               &stbi_image_free);
+  if (!px) throw InputError(path + ": corrupt or truncated " + format + " (stb: " + stb_reason() + ")");
+  CONVNET_CHECK(dw == w && dh == h && dc >= 1 && dc <= 4, "stb decoded other dimensions than stbi_info gave");
+  return to_gray(px.get(), w, h, dc);
+}
+
+void write_png(const std::string& path, const Image& image) {
+  CONVNET_CHECK(image.channels == 1 || image.channels == 3, "write_png: channels must be 1 or 3");
+  CONVNET_CHECK(image.width > 0 && image.height > 0 &&
+                    image.pixels.size() == static_cast<size_t>(image.width) * image.height * image.channels,
+                "write_png: pixel count does not match the size");
+  Bytes png;
+  auto append = [](void* ctx, void* data, int n) {
+    auto* out = static_cast<Bytes*>(ctx);
+    out->insert(out->end(), static_cast<uint8_t*>(data), static_cast<uint8_t*>(data) + n);
+  };
+  if (!stbi_write_png_to_func(append, &png, image.width, image.height, image.channels, image.pixels.data(),
+                              image.width * image.channels))
+    throw InputError(path + ": cannot encode PNG");
+  const std::string tmp = path + ".tmp." + std::to_string(getpid());
+  FILE* f = std::fopen(tmp.c_str(), "wb");
+  if (!f) throw InputError(path + ": cannot write: " + std::strerror(errno));
+  std::string error;
+  if (std::fwrite(png.data(), 1, png.size(), f) != png.size()) error = std::strerror(errno);
+  if (std::fclose(f) != 0 && error.empty()) error = std::strerror(errno);
+  if (error.empty() && std::rename(tmp.c_str(), path.c_str()) != 0) error = std::strerror(errno);
+  if (!error.empty()) {
+    std::remove(tmp.c_str());
+    throw InputError(path + ": cannot write: " + error);
+  }
+}
+
+}  // namespace convnet
