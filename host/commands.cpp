@@ -69,6 +69,7 @@ const char* const kUsage =
     "  eval      evaluate a saved model on the test set: loss, accuracy, per-class accuracy, confusion matrix\n"
     "  summary   print the layers, output shapes and parameter counts of an architecture\n"
     "  devices   list the CUDA devices this build can see\n"
+    "  predict   classify images of handwritten digits (PNG, JPEG, BMP, PGM/PPM, GIF) with a saved model\n"
     "\n"
     "Run 'convnet <command> --help' for the flags of one command.\n";
 
@@ -165,9 +166,10 @@ int run_command(const std::vector<std::string>& args) {
   if (cmd == "eval") return cmd_eval(rest);
   if (cmd == "summary") return cmd_summary(rest);
   if (cmd == "devices") return cmd_devices(rest);
+  if (cmd == "predict") return cmd_predict(rest);
   if (cmd == "help" || cmd == "--help" || cmd == "-h") return std::cout << kUsage, 0;
   if (cmd == "--version") return std::cout << "convnet " << CONVNET_VERSION << "\n", 0;
-  throw UsageError("unknown command '" + cmd + "' (expected train, eval, summary or devices; see convnet --help)");
+  throw UsageError("unknown command '" + cmd + "' (expected train, eval, summary, devices or predict; see convnet --help)");
 }
 
 }  // namespace convnet

@@ -22,6 +22,7 @@ int cmd_train(const std::vector<std::string>& args);
 int cmd_eval(const std::vector<std::string>& args);
 int cmd_summary(const std::vector<std::string>& args);
 int cmd_devices(const std::vector<std::string>& args);
+int cmd_predict(const std::vector<std::string>& args);  // host/cmd_predict.cpp
 
 // --help or -h anywhere among the arguments.
 bool wants_help(const std::vector<std::string>& args);
