@@ -161,6 +161,21 @@ Bytes read_file(const std::string& path) {
   return bytes;
 }
 
+// stb refuses a 0-pixel side inside its header check, where the reason is lost (below); PNG, GIF
+// and BMP keep their sides at fixed offsets, so they are looked at first.
+bool header_has_zero_side(const std::string& format, const Bytes& b) {
+  auto le = [&](size_t at, int n) {
+    uint32_t v = 0;
+    for (int i = n - 1; i >= 0; --i) v = v << 8 | b[at + static_cast<size_t>(i)];
+    return v;
+  };
+  if (format == "PNG" && b.size() >= 24 && starts_with(b, 12, "IHDR", 4))
+    return (le(16, 4) == 0) || (le(20, 4) == 0);  // any byte order: only zero matters
+  if (format == "GIF" && b.size() >= 10) return le(6, 2) == 0 || le(8, 2) == 0;
+  if (format == "BMP" && b.size() >= 26 && le(14, 4) >= 40) return le(18, 4) == 0 || le(22, 4) == 0;
+  return false;
+}
+
 std::string stb_reason() {
   const char* r = stbi_failure_reason();
   return r ? r : "unknown reason";
@@ -186,8 +201,11 @@ Image load_image_gray(const std::string& path) {
   if (format.empty()) throw InputError(path + ": not an image (convnet reads " + kFormats + ")");
   const int size = static_cast<int>(bytes.size());  // <= 2 GiB, checked by read_file
   int w = 0, h = 0, channels = 0;
+  if (header_has_zero_side(format, bytes))
+    throw InputError(path + ": zero-size image (a side of 0 pixels in the " + format + " header)");
+  // stbi_info tries every format in turn, so its failure reason is always "unknown image type".
   if (!stbi_info_from_memory(bytes.data(), size, &w, &h, &channels))
-    throw InputError(path + ": corrupt or truncated " + format + " (stb: " + stb_reason() + ")");
+    throw InputError(path + ": corrupt or truncated " + format + " (its header cannot be read)");
   const std::string dims = std::to_string(w) + "x" + std::to_string(h);
   if (w <= 0 || h <= 0) throw InputError(path + ": zero-size image (" + dims + ")");
   if (w > kMaxImageSide || h > kMaxImageSide)

@@ -22,6 +22,7 @@
 #include "idx.h"
 #include "image_io.h"
 #include "preprocess.h"
+#include "synthetic_digit.h"
 #include "test_util.h"
 
 namespace convnet::test {
@@ -239,57 +240,6 @@ TEST(Preprocess, BlankImagesAreRefusedNamingTheFile) {
 }
 
 // ---- a synthetic "7" at many scales, places, polarities and colours ------------------------------
-
-// Coverage (0..1) of a "7" `size` pixels tall with its box's top-left at (ox, oy) in a (h, w)
-// canvas: a top bar and a diagonal, strokes size/7 thick with round ends, 4x4 supersampled.
-std::vector<float> seven_coverage(int w, int h, double size, double ox, double oy) {
-  struct Seg {
-    double ax, ay, bx, by;
-  };
-  const double r = size / 14.0;
-  const Seg segs[] = {{ox + r, oy + r, ox + 0.62 * size, oy + r}, {ox + 0.62 * size, oy + r, ox + 0.25 * size, oy + size - r}};
-  std::vector<float> cov(static_cast<size_t>(w) * h, 0.0f);
-  const int x_lo = std::max(0, static_cast<int>(ox) - 2), x_hi = std::min(w, static_cast<int>(ox + size) + 2);
-  const int y_lo = std::max(0, static_cast<int>(oy) - 2), y_hi = std::min(h, static_cast<int>(oy + size) + 2);
-  for (int y = y_lo; y < y_hi; ++y)
-    for (int x = x_lo; x < x_hi; ++x) {
-      int hits = 0;
-      for (int sy = 0; sy < 4; ++sy)
-        for (int sx = 0; sx < 4; ++sx) {
-          const double px = x + (sx + 0.5) / 4, py = y + (sy + 0.5) / 4;
-          for (const Seg& s : segs) {
-            const double dx = s.bx - s.ax, dy = s.by - s.ay;
-            const double t = std::clamp(((px - s.ax) * dx + (py - s.ay) * dy) / (dx * dx + dy * dy), 0.0, 1.0);
-            const double ex = px - s.ax - t * dx, ey = py - s.ay - t * dy;
-            if (ex * ex + ey * ey <= r * r) {
-              ++hits;
-              break;
-            }
-          }
-        }
-      cov[static_cast<size_t>(y) * w + x] = hits / 16.0f;
-    }
-  return cov;
-}
-
-struct Rgb {
-  int r, g, b;
-};
-
-// The "7" rendered in RGB ink on RGB paper, plus uniform noise of +-noise per channel.
-Image render_rgb(int w, int h, double size, double ox, double oy, Rgb ink, Rgb paper, int noise, uint64_t seed) {
-  const std::vector<float> cov = seven_coverage(w, h, size, ox, oy);
-  Image im{w, h, 3, std::vector<uint8_t>(static_cast<size_t>(w) * h * 3)};
-  for (size_t i = 0; i < cov.size(); ++i) {
-    const int in[3] = {ink.r, ink.g, ink.b}, pa[3] = {paper.r, paper.g, paper.b};
-    for (int c = 0; c < 3; ++c) {
-      const double n = noise ? (uniform_double(seed, 1, i * 3 + static_cast<size_t>(c)) * 2 - 1) * noise : 0.0;
-      const double v = pa[c] + (in[c] - pa[c]) * static_cast<double>(cov[i]) + n;
-      im.pixels[i * 3 + static_cast<size_t>(c)] = static_cast<uint8_t>(std::lround(std::clamp(v, 0.0, 255.0)));
-    }
-  }
-  return im;
-}
 
 double mean_abs_diff(const std::vector<uint8_t>& a, const std::vector<uint8_t>& b) {
   double s = 0;
