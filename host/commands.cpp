@@ -13,8 +13,10 @@
 #include "errors.h"
 #include "flags.h"
 #include "idx.h"
+#include "image_io.h"
 #include "model.h"
 #include "model_io.h"
+#include "render.h"
 #include "trainer.h"
 #ifdef CONVNET_HAVE_CUDA
 #include "gpu_device.h"
@@ -70,6 +72,7 @@ const char* const kUsage =
     "  summary   print the layers, output shapes and parameter counts of an architecture\n"
     "  devices   list the CUDA devices this build can see\n"
     "  predict   classify images of handwritten digits (PNG, JPEG, BMP, PGM/PPM, GIF) with a saved model\n"
+    "  show      draw test digits with a saved model's predictions (right green, wrong red) into a PNG grid\n"
     "\n"
     "Run 'convnet <command> --help' for the flags of one command.\n";
 
@@ -79,7 +82,8 @@ const char* const kEvalHelp =
     "  --batch-size N      evaluation batch size (default 256)\n"
     "  --device D          auto (default: the GPU when there is one), gpu or cpu\n"
     "  --data DIR          dataset folder (default $MNIST_DIR, then data/mnist)\n"
-    "  --dataset D         mnist (default) or fashion\n";
+    "  --dataset D         mnist (default) or fashion\n"
+    "  --confusion-png P   also draw the confusion matrix as a heat map (rows normalised) into PNG P\n";
 
 const char* const kSummaryHelp =
     "usage: convnet summary [--arch A]\n"
@@ -100,7 +104,7 @@ void print_confusion(const std::vector<std::vector<int64_t>>& cm) {
 
 int cmd_eval(const std::vector<std::string>& args) {
   if (wants_help(args)) return std::cout << kEvalHelp, 0;
-  Flags f("eval", args, {"model", "batch-size", "device", "data", "dataset"}, {});
+  Flags f("eval", args, {"model", "batch-size", "device", "data", "dataset", "confusion-png"}, {});
   if (!f.positional().empty()) throw UsageError("eval: unexpected argument '" + f.positional()[0] + "'");
   if (!f.has("model")) throw UsageError("--model: required (a file written by 'convnet train --save')");
   const int batch = static_cast<int>(f.get_int("batch-size", 256, 1, 65536));
@@ -133,6 +137,10 @@ int cmd_eval(const std::vector<std::string>& args) {
                 static_cast<long long>(cm[c][c]), static_cast<long long>(total));
   }
   print_confusion(cm);
+  if (f.has("confusion-png")) {
+    write_png(f.get("confusion-png", ""), render_confusion(cm));
+    std::printf("wrote %s\n", f.get("confusion-png", "").c_str());
+  }
   return 0;
 }
 
@@ -167,9 +175,10 @@ int run_command(const std::vector<std::string>& args) {
   if (cmd == "summary") return cmd_summary(rest);
   if (cmd == "devices") return cmd_devices(rest);
   if (cmd == "predict") return cmd_predict(rest);
+  if (cmd == "show") return cmd_show(rest);
   if (cmd == "help" || cmd == "--help" || cmd == "-h") return std::cout << kUsage, 0;
   if (cmd == "--version") return std::cout << "convnet " << CONVNET_VERSION << "\n", 0;
-  throw UsageError("unknown command '" + cmd + "' (expected train, eval, summary, devices or predict; see convnet --help)");
+  throw UsageError("unknown command '" + cmd + "' (expected train, eval, summary, devices, predict or show; see convnet --help)");
 }
 
 }  // namespace convnet

@@ -23,6 +23,7 @@ int cmd_eval(const std::vector<std::string>& args);
 int cmd_summary(const std::vector<std::string>& args);
 int cmd_devices(const std::vector<std::string>& args);
 int cmd_predict(const std::vector<std::string>& args);  // host/cmd_predict.cpp
+int cmd_show(const std::vector<std::string>& args);     // host/cmd_show.cpp
 
 // --help or -h anywhere among the arguments.
 bool wants_help(const std::vector<std::string>& args);
