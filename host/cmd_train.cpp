@@ -195,6 +195,22 @@ void save_trained_model(const Plan& p, const Backend& backend, const TrainSummar
   std::cout << "Saved model to " << p.settings.save << "\n";
 }
 
+// The trainer's view of the plan; cmd_train adds the checkpoint and stop callbacks.
+TrainConfig train_config(const Plan& p, const Backend& backend) {
+  TrainConfig tc;
+  tc.epochs = p.settings.epochs;
+  tc.batch = p.recipe.batch;
+  tc.val_split = p.recipe.val_split;
+  tc.seed = p.recipe.seed;
+  tc.limit_train = p.recipe.limit_train;
+  tc.test = p.settings.test;
+  tc.progress = isatty(STDOUT_FILENO) != 0;
+  tc.log_path = p.settings.log;
+  tc.learning_rate = p.recipe.optimizer.lr;
+  tc.device = backend.describe();
+  return tc;
+}
+
 }  // namespace
 
 int cmd_train(const std::vector<std::string>& args) {
@@ -226,17 +242,7 @@ int cmd_train(const std::vector<std::string>& args) {
             << "Model: " << p.model.spec << " (" << p.model.param_count << " parameters)\n";
   if (p.resumed) std::cout << "Resumed from " << p.resume_path << "\n";
 
-  TrainConfig tc;
-  tc.epochs = p.settings.epochs;
-  tc.batch = p.recipe.batch;
-  tc.val_split = p.recipe.val_split;
-  tc.seed = p.recipe.seed;
-  tc.limit_train = p.recipe.limit_train;
-  tc.test = p.settings.test;
-  tc.progress = isatty(STDOUT_FILENO) != 0;
-  tc.log_path = p.settings.log;
-  tc.learning_rate = p.recipe.optimizer.lr;
-  tc.device = backend->describe();
+  TrainConfig tc = train_config(p, *backend);
   const std::string ckpt = p.checkpoint_path.empty() ? kInterruptCheckpoint : p.checkpoint_path;
   tc.checkpoint_every = p.checkpoint_path.empty() ? 0 : p.settings.checkpoint_every;
   const int steps = steps_per_epoch(p.recipe);

@@ -10,7 +10,6 @@
 
 #include <functional>
 #include <memory>
-#include <regex>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -105,13 +104,15 @@ inline RunResult run(Backend& backend, const Dataset& data, const TrainRecipe& r
   return r;
 }
 
-// The Keras-like epoch lines without their timings ("4/4 - loss: ... - val_accuracy: ...").
+// The Keras-like epoch lines without their timings: "4/4 - 0.1s - loss: ... - 3306 img/s" becomes
+// "4/4 - loss: ...".
 inline std::vector<std::string> epoch_lines(const std::string& printed) {
-  static const std::regex timing(" - [0-9.]+s| - [0-9]+ img/s");
   std::vector<std::string> lines;
   std::istringstream in(printed);
-  for (std::string l; std::getline(in, l);)
-    if (l.find(" - loss: ") != std::string::npos) lines.push_back(std::regex_replace(l, timing, ""));
+  for (std::string l; std::getline(in, l);) {
+    const size_t loss = l.find(" - loss: "), rate = l.rfind(" - ");
+    if (loss != std::string::npos) lines.push_back(l.substr(0, l.find(" - ")) + l.substr(loss, rate - loss));
+  }
   return lines;
 }
 
