@@ -186,10 +186,12 @@ TrainState read_state(const Meta& m, int steps) {
   return st;
 }
 
-// The arena named by prefix ("" for the parameters) from the file's tensors, checked against model.
+// The arena named by prefix ("" for the parameters) from the file's tensors. Every tensor is checked
+// against the model before the arena is allocated: a short file can name an architecture of
+// terabytes, but tensors that match it must really be in the file.
 std::vector<float> read_arena(const ModelFile& f, const Model& model, const std::string& prefix,
                               const std::string& path) {
-  std::vector<float> arena(model.arena_size, 0.0f);
+  std::vector<const NamedTensor*> found;
   for (const ParamEntry& p : model.params) {
     const std::string name = prefix + p.name;
     const NamedTensor* t = f.find(name);
@@ -197,8 +199,12 @@ std::vector<float> read_arena(const ModelFile& f, const Model& model, const std:
     if (t->shape != std::vector<uint64_t>(p.shape.begin(), p.shape.end()) || t->data.size() != p.count)
       throw InputError(path + ": checkpoint tensor '" + name + "' does not have the shape architecture '" +
                        model.spec + "' needs");
-    std::copy(t->data.begin(), t->data.end(), arena.begin() + static_cast<std::ptrdiff_t>(p.offset));
+    found.push_back(t);
   }
+  std::vector<float> arena(model.arena_size, 0.0f);
+  for (size_t i = 0; i < found.size(); ++i)
+    std::copy(found[i]->data.begin(), found[i]->data.end(),
+              arena.begin() + static_cast<std::ptrdiff_t>(model.params[i].offset));
   return arena;
 }
 
