@@ -5,6 +5,7 @@
 #include <cmath>
 #include <cstdlib>
 #include <cstdio>
+#include <cstring>
 #include <map>
 
 #include "errors.h"
@@ -54,8 +55,11 @@ LayerSpec parse_token(const std::string& tok) {
     std::string rest = tok.substr(7);
     char* end = nullptr;
     double r = rest.empty() ? -1 : std::strtod(rest.c_str(), &end);
-    if (rest.empty() || *end != '\0' || !(r >= 0.0 && r < 1.0)) bad_token(tok, "rate must be a number in [0, 1)");
+    // The range is checked on the float the layers use: 0.99999999 < 1 rounds to 1.0f, and a rate
+    // of 1 scales kept values by 1 / (1 - rate) = inf.
     l.rate = static_cast<float>(r);
+    if (rest.empty() || *end != '\0' || !(r >= 0.0 && l.rate < 1.0f))
+      bad_token(tok, "rate must be a number in [0, 1)");
   } else if (starts("dense")) {
     l.kind = LayerKind::Dense;
     std::string rest = tok.substr(5);
@@ -87,9 +91,22 @@ std::vector<LayerSpec> parse_spec(const std::string& text) {
   return layers;
 }
 
+// The canonical text of a dropout rate, which parse_token reads back (strtod, then float) as the
+// same float: the canonical spec is what a model file stores, so it must rebuild the rate trained
+// with, and it must not contain '-', the token separator. Plain "%g" broke both: 6 digits turned
+// 0.9999999 into "1" (refused) and 0.00001 into "1e-05" (split into two tokens).
 std::string format_rate(float r) {
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%g", static_cast<double>(r));
+  auto reads_back = [r](const char* text) { return static_cast<float>(std::strtod(text, nullptr)) == r; };
+  char buf[96];
+  for (int p = 6; p <= 9; ++p) {  // the shortest of 6..9 significant digits; 9 always round-trip
+    std::snprintf(buf, sizeof buf, "%.*g", p, static_cast<double>(r));
+    if (reads_back(buf)) break;
+  }
+  if (std::strchr(buf, 'e') == nullptr) return buf;
+  for (int p = 1; p <= 64; ++p) {  // below 1e-4: fixed point; 64 decimals reach every float
+    std::snprintf(buf, sizeof buf, "%.*f", p, static_cast<double>(r));
+    if (reads_back(buf)) break;
+  }
   return buf;
 }
 
