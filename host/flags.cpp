@@ -72,7 +72,9 @@ uint64_t Flags::get_u64(const std::string& name, uint64_t fallback) const {
   char* end = nullptr;
   errno = 0;
   unsigned long long v = std::strtoull(s.c_str(), &end, 10);
-  if (s.empty() || s[0] == '-' || *end != '\0' || errno == ERANGE)
+  // A digit first: strtoull skips leading blanks and negates a '-' after them, so " -1" passed a
+  // s[0] == '-' test and became 18446744073709551615.
+  if (s.empty() || s[0] < '0' || s[0] > '9' || *end != '\0' || errno == ERANGE)
     throw UsageError("--" + name + ": expected a non-negative integer, got '" + s + "'");
   return v;
 }
