@@ -46,13 +46,19 @@ std::pair<Model, std::vector<float>> load_trained_model(const std::string& path)
   if (f.tensors.size() != model.params.size())
     throw InputError(path + ": architecture mismatch: file has " + std::to_string(f.tensors.size()) +
                      " tensors, architecture '" + model.spec + "' needs " + std::to_string(model.params.size()));
-  std::vector<float> arena(model.arena_size, 0.0f);
+  // Every tensor is checked before the arena is allocated: the arch string alone can describe
+  // terabytes of parameters (conv4096x1-flatten-dense65536relu-dense10 in a 150-byte file), while
+  // tensors that match it are really in the file, so the arena is then bounded by the file's size.
   for (const ParamEntry& p : model.params) {
     const NamedTensor* t = f.find(p.name);
     if (!t) throw InputError(path + ": architecture mismatch: tensor '" + p.name + "' is missing");
     if (t->shape != to_u64(p.shape) || t->data.size() != p.count)
       throw InputError(path + ": architecture mismatch: tensor '" + p.name + "' has shape " + shape_text(t->shape) +
                        ", architecture '" + model.spec + "' needs " + shape_text(to_u64(p.shape)));
+  }
+  std::vector<float> arena(model.arena_size, 0.0f);
+  for (const ParamEntry& p : model.params) {
+    const NamedTensor* t = f.find(p.name);
     std::copy(t->data.begin(), t->data.end(), arena.begin() + static_cast<std::ptrdiff_t>(p.offset));
   }
   return {std::move(model), std::move(arena)};
