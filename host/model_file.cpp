@@ -31,6 +31,10 @@ namespace {
 
 constexpr char kMagic[8] = {'C', 'N', 'V', 'N', 'M', 'O', 'D', 'L'};
 constexpr uint32_t kVersion = 1;
+// A regular file is bounded by its size on disk; a pipe is not (devices such as /dev/zero are
+// refused outright), so it is read up to this many bytes and refused beyond them instead of filling
+// memory.
+constexpr size_t kMaxStreamBytes = size_t{1} << 30;
 
 uint32_t crc32_of(const uint8_t* data, size_t n) {
   return static_cast<uint32_t>(crc32_z(crc32(0L, Z_NULL, 0), data, n));
@@ -207,15 +211,24 @@ std::vector<uint8_t> read_model_bytes(const std::string& path) {
   if (stat(path.c_str(), &st) != 0)
     throw InputError(path + ": cannot open model file: " + std::strerror(errno));
   if (S_ISDIR(st.st_mode)) throw InputError(path + ": cannot read model file: is a directory");
+  if (S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode))
+    throw InputError(path + ": cannot read model file: is a device, expected a file");
   FILE* f = std::fopen(path.c_str(), "rb");
   if (!f) throw InputError(path + ": cannot open model file: " + std::strerror(errno));
   std::vector<uint8_t> bytes;
   uint8_t chunk[1 << 16];
   size_t n;
-  while ((n = std::fread(chunk, 1, sizeof chunk, f)) > 0) bytes.insert(bytes.end(), chunk, chunk + n);
+  bool too_long = false;
+  while (!too_long && (n = std::fread(chunk, 1, sizeof chunk, f)) > 0) {
+    bytes.insert(bytes.end(), chunk, chunk + n);
+    too_long = !S_ISREG(st.st_mode) && bytes.size() > kMaxStreamBytes;
+  }
   int read_errno = std::ferror(f) ? errno : 0;
   std::fclose(f);
   if (read_errno != 0) throw InputError(path + ": cannot read model file: " + std::strerror(read_errno));
+  if (too_long)
+    throw InputError(path + ": not a regular file and more than " + std::to_string(kMaxStreamBytes >> 20) +
+                     " MiB long (a model file from a pipe is read up to that limit)");
   return bytes;
 }
 
