@@ -4,8 +4,11 @@
 // dimensions (header only) and refuses zero or > kMaxImageSide sides before any pixel buffer
 // exists, then decodes. stb does not notice every truncation - its JPEG, BMP, GIF and PNM decoders
 // pad a short file with zeros (PNM even with uninitialised memory) and report success - so those
-// four formats are first walked here far enough to prove the pixel data is all there. PNG needs no
-// walk: stb refuses a short PNG itself (a missing chunk or an incomplete zlib stream).
+// four formats are first walked here far enough to prove the pixel data is all there. stb refuses
+// a short PNG itself (a missing chunk or an incomplete zlib stream), but only after allocating what
+// a chunk's length declares, so PNG chunks are walked too. Where stb 2.27 (Debian's) has memory or
+// UB bugs on hostile headers (JPEG Huffman tables, PNM numbers), those are checked first as well;
+// tests/fuzz/fuzz_image found them.
 //
 // write_png encodes into memory (stbi_write_png_to_func), writes "<path>.tmp.<pid>" in the same
 // folder and renames it over the target, so a reader never sees half a PNG. No fsync: these are
@@ -58,6 +61,46 @@ std::string sniff_format(const Bytes& b, bool* supported) {
   if (starts_with(b, 0, "\0\0\1\0", 4)) return "ICO";
   if (starts_with(b, 0, "%PDF", 4)) return "PDF";
   return "";
+}
+
+// stb_image 2.27 (Debian's libstb-dev) trusts the 16 code counts of each table in a DHT segment:
+// counts summing past 256 write past its 257-entry size and 256-entry values arrays (nothings/stb
+// issues 1289 and 1291, fixed upstream in 2.28; found here by tests/fuzz/fuzz_image). True when the
+// DHT segment whose length field is at `at` has a table like that, read as stb reads it: bytes
+// past the end of the file are 0, and a length below 2 holds no table.
+bool dht_overflows(const Bytes& b, size_t at) {
+  auto byte = [&](size_t i) -> size_t { return i < b.size() ? b[i] : 0; };
+  const size_t len = byte(at) << 8 | byte(at + 1);
+  for (size_t q = at + 2; len >= 2 && q < at + len;) {
+    size_t codes = 0;
+    for (size_t i = 1; i <= 16; ++i) codes += byte(q + i);
+    if (codes > 256) return true;
+    q += 17 + codes;
+  }
+  return false;
+}
+
+// Whether stb could meet such a table anywhere in the file. Up to the first scan the segments are
+// walked as stb's header parser does (skipping junk between markers, fill bytes, each segment by
+// its declared length); after it, where stb resumes depends on its entropy decoding, so every
+// FF C4 (a DHT marker) in the rest is checked: valid entropy-coded data never holds one.
+bool jpeg_huffman_overflow(const Bytes& b) {
+  size_t p = 2;  // after SOI
+  while (p < b.size()) {
+    if (b[p++] != 0xff) continue;                     // junk: stb scans on for a marker
+    while (p < b.size() && b[p] == 0xff) ++p;         // fill bytes
+    if (p >= b.size()) return false;
+    const uint8_t m = b[p++];
+    if (m == 0xda || m == 0xd9) break;                // SOS (EOI: stb stops; check the rest anyway)
+    if ((m >= 0xd0 && m <= 0xd7) || m == 0x01 || m == 0x00) continue;  // no length
+    if (m == 0xc4 && dht_overflows(b, p)) return true;
+    const size_t len = p + 1 < b.size() ? static_cast<size_t>(b[p]) << 8 | b[p + 1] : 0;
+    if (len < 2) return false;                        // stb skips to the end of the data
+    p += len;
+  }
+  for (size_t q = p; q + 1 < b.size(); ++q)
+    if (b[q] == 0xff && b[q + 1] == 0xc4 && dht_overflows(b, q + 2)) return true;
+  return false;
 }
 
 // JPEG: walk the marker segments (skipping entropy-coded data, where 0xFF is always followed by
@@ -144,17 +187,38 @@ bool pnm_complete(const Bytes& b, int w, int h, int channels) {
   return b.size() >= p && b.size() - p >= static_cast<uint64_t>(w) * static_cast<uint64_t>(h) * static_cast<uint64_t>(channels) * sample;
 }
 
+// stb_image 2.27 reads the PNM header's width, height and maxval into an int with no overflow
+// check (undefined behaviour; found by tests/fuzz/fuzz_image). True when one of them is past
+// INT_MAX, so the file is refused before stb reads it. Tokenised as stb does: whitespace and
+// '#' comments between the numbers.
+bool pnm_number_overflows(const Bytes& b) {
+  size_t p = 2;  // after "P5" / "P6"
+  for (int i = 0; i < 3; ++i) {
+    for (;;) {
+      while (p < b.size() && std::strchr(" \t\n\v\f\r", b[p]) && b[p]) ++p;
+      if (p >= b.size() || b[p] != '#') break;
+      while (p < b.size() && b[p] != '\n' && b[p] != '\r') ++p;
+    }
+    for (uint64_t v = 0; p < b.size() && b[p] >= '0' && b[p] <= '9'; ++p)
+      if ((v = v * 10 + (b[p] - '0')) > 0x7fffffff) return true;
+  }
+  return false;
+}
+
 Bytes read_file(const std::string& path) {
   struct stat st {};
   if (stat(path.c_str(), &st) != 0) throw InputError(path + ": cannot open: " + std::strerror(errno));
   if (S_ISDIR(st.st_mode)) throw InputError(path + ": is a directory, not an image");
+  // A device never ends (/dev/zero, /dev/urandom): refused, not read until memory runs out.
+  if (S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode)) throw InputError(path + ": is a device, not an image");
   if (S_ISREG(st.st_mode) && st.st_size == 0) throw InputError(path + ": empty file (0 bytes), not an image");
   if (st.st_size > 0x7fffffff) throw InputError(path + ": file is over 2 GiB, too large for an image convnet reads");
   std::unique_ptr<FILE, int (*)(FILE*)> f(std::fopen(path.c_str(), "rb"), &std::fclose);
   if (!f) throw InputError(path + ": cannot open: " + std::strerror(errno));
   Bytes bytes;
   uint8_t buf[1 << 16];
-  for (size_t n; (n = std::fread(buf, 1, sizeof buf, f.get())) > 0;) bytes.insert(bytes.end(), buf, buf + n);
+  for (size_t n; bytes.size() <= 0x7fffffff && (n = std::fread(buf, 1, sizeof buf, f.get())) > 0;)
+    bytes.insert(bytes.end(), buf, buf + n);  // a pipe has no size: stop past the 2 GiB refused below
   if (std::ferror(f.get())) throw InputError(path + ": cannot read: " + std::strerror(errno));
   if (bytes.empty()) throw InputError(path + ": empty file (0 bytes), not an image");
   if (bytes.size() > 0x7fffffff) throw InputError(path + ": file is over 2 GiB, too large for an image convnet reads");
@@ -181,6 +245,20 @@ std::string stb_reason() {
   return r ? r : "unknown reason";
 }
 
+// PNG: every chunk up to IEND fits in the file (length, type, data, CRC). stb reallocates its IDAT
+// buffer to the declared length before reading the data: a 188-byte PNG declaring a 2 GB IDAT made
+// it allocate 2 GB.
+bool png_complete(const Bytes& b) {
+  size_t p = 8;  // after the signature
+  while (b.size() - p >= 12) {
+    const uint64_t len = uint64_t(b[p]) << 24 | uint64_t(b[p + 1]) << 16 | uint64_t(b[p + 2]) << 8 | b[p + 3];
+    if (len > b.size() - p - 12) return false;
+    if (starts_with(b, p + 4, "IEND", 4)) return true;
+    p += 12 + static_cast<size_t>(len);
+  }
+  return false;
+}
+
 bool complete(const std::string& format, const Bytes& b, int w, int h, int channels) {
   if (format == "JPEG") return jpeg_complete(b);
   if (format == "BMP") return bmp_complete(b);
@@ -203,6 +281,11 @@ Image load_image_gray(const std::string& path) {
   int w = 0, h = 0, channels = 0;
   if (header_has_zero_side(format, bytes))
     throw InputError(path + ": zero-size image (a side of 0 pixels in the " + format + " header)");
+  // Before stb parses any table: stbi_info already reads the DHT segments in front of the frame.
+  if (format == "JPEG" && jpeg_huffman_overflow(bytes))
+    throw InputError(path + ": corrupt JPEG (a Huffman table declares more than 256 codes)");
+  if (format == "PNM" && pnm_number_overflows(bytes))
+    throw InputError(path + ": corrupt PNM (a header number is larger than 2147483647)");
   // stbi_info tries every format in turn, so its failure reason is always "unknown image type".
   if (!stbi_info_from_memory(bytes.data(), size, &w, &h, &channels))
     throw InputError(path + ": corrupt or truncated " + format + " (its header cannot be read)");
@@ -211,6 +294,12 @@ Image load_image_gray(const std::string& path) {
   if (w > kMaxImageSide || h > kMaxImageSide)
     throw InputError(path + ": image is " + dims + " pixels, larger than the limit of " +
                      std::to_string(kMaxImageSide) + " per side");
+  if (static_cast<int64_t>(w) * h > kMaxImagePixels)
+    throw InputError(path + ": image is " + dims + " = " + std::to_string(static_cast<int64_t>(w) * h) +
+                     " pixels, more than the limit of " + std::to_string(kMaxImagePixels) + " (scale it down)");
+  // After the size checks (a header-only PNG is refused for its size), before stb allocates.
+  if (format == "PNG" && !png_complete(bytes))
+    throw InputError(path + ": corrupt or truncated PNG (a chunk runs past the end of the file, or no IEND)");
   if (!complete(format, bytes, w, h, channels)) throw InputError(path + ": truncated " + format + " (" + dims + ")");
   int dw = 0, dh = 0, dc = 0;
   std::unique_ptr<stbi_uc, void (*)(void*)> px(stbi_load_from_memory(bytes.data(), size, &dw, &dh, &dc, 0),

@@ -2,7 +2,8 @@
 //
 // Every problem with an input file (missing, not an image, truncated, unsupported format, zero or
 // absurd dimensions) throws InputError with ONE line naming the file and what is wrong. Dimensions
-// are checked against kMaxImageSide before any pixel buffer is allocated (stbi_info first).
+// are checked against kMaxImageSide and kMaxImagePixels before any pixel buffer is allocated
+// (stbi_info first).
 #pragma once
 
 #include <cstdint>
@@ -12,6 +13,10 @@
 namespace convnet {
 
 constexpr int kMaxImageSide = 16384;
+// And at most this many pixels (32 Mpx, above a 24 Mpx phone photo): stb allocates up to 9 bytes
+// per pixel of the declared size before it reads the pixel data, so a 156-byte GIF declaring
+// 16384x16384 made it allocate 2.4 GB (found by tests/fuzz/fuzz_image).
+constexpr int64_t kMaxImagePixels = int64_t{1} << 25;
 
 // An 8-bit image, row-major, `channels` interleaved values per pixel (1 grey, 3 RGB).
 struct Image {
