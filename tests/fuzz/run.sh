@@ -6,8 +6,8 @@
 #
 # A finding is anything libFuzzer stops on: a crash or ASan/UBSan report, an undocumented exception
 # or broken invariant (fuzz_util.h), a leak, an input over 1 s (-timeout=1), over 2 GB resident
-# (-rss_limit_mb=2048), or a single allocation over the target's -malloc_limit_mb (64 MB where no
-# valid input of max_len bytes needs as much). Its input stays in FUZZ_WORK/<target>/artifacts/
+# (-rss_limit_mb=2048), or a single allocation over the target's -malloc_limit_mb (64 MB for idx,
+# model and cli, where no valid input of max_len bytes needs as much). Its input stays in FUZZ_WORK/<target>/artifacts/
 # and its path is printed; reproduce with: BUILD_DIR/tests/fuzz/fuzz_<target> <that file>.
 #
 # Environment: BUILD_DIR (default build-fuzz), FUZZ_WORK (default BUILD_DIR/fuzz-work), CXX_FUZZ /
@@ -35,7 +35,9 @@ cmake -S . -B "$build" -G Ninja -DCMAKE_CXX_COMPILER="$cxx" -DCMAKE_C_COMPILER="
   -DCONVNET_FUZZ=ON -DCONVNET_SANITIZE=ON -DCONVNET_CUDA=OFF -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 cmake --build "$build" --target fuzz
 
-rm -rf "$work"
+# Only this run's targets are cleared, so separate runs (one CI step per target) keep each other's
+# findings.
+rm -rf "$work/seeds"
 mkdir -p "$work"
 "$build/tests/fuzz/make_seeds" "$work/seeds"
 
@@ -46,9 +48,11 @@ options() {
     idx) echo "-max_len=8192 -malloc_limit_mb=64" ;;
     model) echo "-max_len=4096 -malloc_limit_mb=64 -use_value_profile=1 -dict=tests/fuzz/model.dict" ;;
     cli) echo "-max_len=512 -malloc_limit_mb=64 -use_value_profile=1 -dict=tests/fuzz/cli.dict" ;;
-    # Images up to kMaxImagePixels are valid and stb allocates up to 9 bytes a pixel for them, so
-    # the image target keeps libFuzzer's default malloc limit (the 2 GB RSS limit).
-    image) echo "-max_len=16384" ;;
+    # Valid images up to kMaxImagePixels (32 Mpx) take 2-4.5 s under ASan (0.1-0.4 s Release) and
+    # stb allocates up to 9 bytes a declared pixel before it reads any, so: inputs of at most 4 KB
+    # (a valid image that small decodes to a few Mpx, well under 1 s) and libFuzzer's default malloc
+    # limit (the RSS limit); a GIF header alone may declare 32 Mpx, 300 MB of canvas.
+    image) echo "-max_len=4096" ;;
     *) echo "unknown target '$1' (expected idx, model, cli or image)" >&2; return 1 ;;
   esac
 }
@@ -58,6 +62,7 @@ summary=()
 for t in "${targets[@]}"; do
   opts=$(options "$t")
   dir=$work/$t
+  rm -rf "$dir"
   mkdir -p "$dir/corpus" "$dir/artifacts"
   cp "$work/seeds/$t"/* "$dir/corpus/"
   seeds=$(ls "$dir/corpus" | wc -l)
