@@ -324,4 +324,19 @@ CONVNET_INSTANTIATE(float)
 CONVNET_INSTANTIATE(double)
 #undef CONVNET_INSTANTIATE
 
+void finite_check_cpu(const float* g, size_t n, const double* loss, int64_t step, DeviceFault* fault) {
+  if (fault->step < step) return;  // the first faulty step's record is kept
+  for (size_t i = 0; i < n; ++i) {
+    if (std::isfinite(g[i])) continue;
+    const unsigned long long key = (static_cast<unsigned long long>(i) << 1) | (std::isinf(g[i]) ? 1u : 0u);
+    fault->grad = std::min(fault->grad, key);
+    fault->step = std::min<long long>(fault->step, step);
+    break;
+  }
+  if (!std::isfinite(*loss)) {
+    fault->loss = std::isnan(*loss) ? kValueNaN : kValueInf;
+    fault->step = std::min<long long>(fault->step, step);
+  }
+}
+
 }  // namespace convnet

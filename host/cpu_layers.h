@@ -20,6 +20,8 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "device_state.h"
+
 namespace convnet {
 
 // x (n, 784) = images[order[cursor + b]] / 255 as float; batch_labels[b] = labels[order[cursor + b]].
@@ -117,5 +119,11 @@ void adam_update_cpu(T* p, const T* g, T* m, T* v, size_t n, float lr, float bet
 // momentum 0 is plain SGD.
 template <typename T>
 void sgd_update_cpu(T* p, const T* g, T* vel, size_t n, float lr, float momentum, bool nesterov);
+
+// The divergence check of a training step (GPU twin finite_check_gpu, kernels/finite_check.cu), with
+// the step by value: unless *fault already holds an earlier step's record, when *loss (the training
+// loss accumulator) or any of g (n) (the gradient arena) is NaN or Inf, records step, the smallest
+// flat index of a non-finite gradient ((i << 1) | inf) and what the loss was.
+void finite_check_cpu(const float* g, size_t n, const double* loss, int64_t step, DeviceFault* fault);
 
 }  // namespace convnet

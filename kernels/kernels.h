@@ -55,6 +55,13 @@ void maxpool_backward_gpu(const float* dy, const int32_t* argmax, float* dx, int
 void softmax_xent_gpu(const float* logits, const uint8_t* labels, float* dlogits, float* probs, int N, int C,
                       DeviceMetrics* metrics, cudaStream_t stream);
 
+// ---- divergence check (finite_check.cu), one launch per training step -----------------------------
+// Unless *fault already holds an earlier step's record: when *loss (the training DeviceMetrics'
+// loss_sum) or any of g (n) (the gradient arena) is NaN or Inf, records step->step, the smallest flat
+// index of a non-finite gradient and what the loss was into *fault (DeviceFault, device_state.h).
+void finite_check_gpu(const float* g, size_t n, const double* loss, const DeviceStep* step, DeviceFault* fault,
+                      cudaStream_t stream);
+
 // ---- optimisers (optimizer.cu), one launch over the whole flat arena --------------------------------
 // Adam with t = step->step + 1 read on the device; lr_t computed in double as adam_update_cpu does.
 void adam_update_gpu(float* p, const float* g, float* m, float* v, size_t n, float lr, float beta1, float beta2,
