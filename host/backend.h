@@ -8,11 +8,13 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "idx.h"
 #include "model.h"
+#include "numeric_fault.h"
 
 namespace convnet {
 
@@ -70,6 +72,13 @@ class Backend {
   virtual void set_arena(Arena which, const std::vector<float>& values) = 0;
   virtual int64_t step() const = 0;
   virtual void set_step(int64_t step) = 0;
+
+  // The first training step whose loss or gradients were NaN or Inf, with the tensor and layer
+  // (numeric_fault.h); nullopt while every step was finite. The backends check every step (the GPU
+  // with one extra launch, recording on the device); reading the record waits for the device, so the
+  // trainer asks only where it synchronises anyway: at the end of an epoch and before a checkpoint.
+  // The default (test doubles) never reports one.
+  virtual std::optional<NumericFault> numeric_fault() { return std::nullopt; }
 };
 
 struct BackendConfig {

@@ -10,11 +10,21 @@
 // Ctrl-C / SIGTERM (interrupt.h): the step in progress finishes, a checkpoint is written to
 // --checkpoint PATH or, when there is none, to convnet-interrupted.ckpt in the current folder, the
 // resume command is printed and the exit code is kExitInterrupted (130).
+//
+// Failures after training began are one line that also names the last good checkpoint (or says none
+// was written): a checkpoint write that fails (full disk: exit 2) leaves the previous file intact, and
+// a run whose loss or gradients go NaN/Inf (exit 3, trainer.h) writes no checkpoint after the fault.
+// The folders of --save, --checkpoint and --log are checked before any data is read.
+#include <sys/stat.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
 #include <ctime>
+#include <functional>
 #include <iostream>
+#include <utility>
 
 #include "checkpoint.h"
 #include "commands.h"
@@ -54,7 +64,9 @@ const char* const kTrainHelp =
     "  --resume PATH       continue the run a checkpoint holds; its recipe flags come from the\n"
     "                      checkpoint (--epochs may be raised to train longer)\n"
     "Ctrl-C finishes the current step, writes a checkpoint (to --checkpoint PATH, else\n"
-    "./convnet-interrupted.ckpt) and prints how to resume; a second Ctrl-C exits at once.\n";
+    "./convnet-interrupted.ckpt) and prints how to resume; a second Ctrl-C exits at once.\n"
+    "A NaN or Inf loss or gradient stops the run with exit code 3, naming the step, layer and tensor;\n"
+    "no checkpoint is written after it.\n";
 
 // The recipe the flags ask for; `base` supplies what they leave out (the defaults of a new run, or
 // the checkpoint's recipe when resuming).
@@ -128,6 +140,27 @@ struct Plan {
   std::string checkpoint_path;  // "" : only an interrupt writes one, to kInterruptCheckpoint
 };
 
+// A file the run writes later (--save, --checkpoint, --log): its folder must exist now, so a typo does not
+// cost a run's training first. A full disk is only found when writing, and reported then.
+void check_destination(const char* flag, const std::string& path) {
+  struct stat st {};
+  if (stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode))
+    throw UsageError(std::string("--") + flag + ": " + path + " is a directory, expected a file name");
+  const size_t slash = path.rfind('/');
+  const std::string dir = slash == std::string::npos ? "." : slash == 0 ? "/" : path.substr(0, slash);
+  if (stat(dir.c_str(), &st) != 0)
+    throw UsageError(std::string("--") + flag + ": cannot write " + path + ": " + dir + ": " + std::strerror(errno));
+  if (!S_ISDIR(st.st_mode))
+    throw UsageError(std::string("--") + flag + ": cannot write " + path + ": " + dir + " is not a directory");
+}
+
+Plan with_checked_destinations(Plan p) {
+  if (!p.settings.save.empty()) check_destination("save", p.settings.save);
+  if (!p.checkpoint_path.empty()) check_destination("checkpoint", p.checkpoint_path);
+  if (!p.settings.log.empty()) check_destination("log", p.settings.log);
+  return p;
+}
+
 Plan plan_from_flags(const Flags& f) {
   Plan p;
   p.resumed = f.has("resume");
@@ -138,7 +171,7 @@ Plan plan_from_flags(const Flags& f) {
     p.settings = settings_from_flags(f, RunSettings{});
     p.model = build_model(p.recipe.arch);
     p.checkpoint_path = f.get("checkpoint", "");
-    return p;
+    return with_checked_destinations(p);
   }
   p.resume_path = f.get("resume", "");
   p.checkpoint = load_checkpoint(p.resume_path);
@@ -153,7 +186,7 @@ Plan plan_from_flags(const Flags& f) {
     throw UsageError("--epochs: " + std::to_string(p.settings.epochs) + " ends before the checkpoint's position (" +
                      std::to_string(p.start.epochs_done) + " epochs and " + std::to_string(p.start.epoch_step) +
                      " steps done)");
-  return p;
+  return with_checked_destinations(p);
 }
 
 // A path as a shell word: as it is when plain, else single-quoted.
@@ -211,6 +244,49 @@ TrainConfig train_config(const Plan& p, const Backend& backend) {
   return tc;
 }
 
+std::unique_ptr<Backend> make_train_backend(const Plan& p, const std::string& device, bool tf32) {
+  BackendConfig bc;
+  bc.seed = p.recipe.seed;
+  bc.max_batch = p.recipe.batch;
+  bc.optimizer = p.recipe.optimizer;
+  bc.tf32 = tf32;
+  std::unique_ptr<Backend> backend = make_backend(device, p.model, bc);
+  if (p.resumed) restore_checkpoint(*backend, p.checkpoint);
+  return backend;
+}
+
+// Writes the run's checkpoints and remembers the last good one (this run's, or the one it resumed
+// from), which the error of a run that fails later names: a failed write (full disk) leaves the
+// previous file intact (temporary file + rename), and a diverged run writes none after the fault.
+class Checkpointer {
+ public:
+  Checkpointer(const Plan& p, const Backend& backend, std::string path)
+      : p_(p), backend_(backend), path_(std::move(path)), steps_(steps_per_epoch(p.recipe)) {
+    if (p.resumed) last_good_ = p.resume_path + " (" + position(p.start, steps_) + ")";
+  }
+  void operator()(const TrainState& st) {
+    try {
+      save_checkpoint(path_, p_.model, backend_, p_.recipe, p_.settings, st);
+    } catch (const InputError& e) {
+      throw InputError(std::string(e.what()) + "; " + last_good());
+    }
+    last_good_ = path_ + " (" + position(st, steps_) + ")";
+    std::cout << "Saved checkpoint to " << last_good_ << "\n" << std::flush;
+  }
+  std::string last_good() const {
+    return last_good_.empty() ? "no checkpoint was written" : "last good checkpoint: " + last_good_;
+  }
+  const std::string& path() const { return path_; }
+  int steps() const { return steps_; }
+
+ private:
+  const Plan& p_;
+  const Backend& backend_;
+  std::string path_;
+  int steps_;
+  std::string last_good_;
+};
+
 }  // namespace
 
 int cmd_train(const std::vector<std::string>& args) {
@@ -230,34 +306,29 @@ int cmd_train(const std::vector<std::string>& args) {
   if (data.train.count != p.recipe.train_images)
     throw InputError(data.dir + ": the training set has " + std::to_string(data.train.count) + " images, but " +
                      p.resume_path + " was trained on " + std::to_string(p.recipe.train_images));
-  BackendConfig bc;
-  bc.seed = p.recipe.seed;
-  bc.max_batch = p.recipe.batch;
-  bc.optimizer = p.recipe.optimizer;
-  bc.tf32 = tf32;
-  std::unique_ptr<Backend> backend = make_backend(device, p.model, bc);
-  if (p.resumed) restore_checkpoint(*backend, p.checkpoint);
+  std::unique_ptr<Backend> backend = make_train_backend(p, device, tf32);
   std::cout << "Device: " << backend->describe() << "\n"
             << "Data: " << data.name << " from " << data.dir << "\n"
             << "Model: " << p.model.spec << " (" << p.model.param_count << " parameters)\n";
   if (p.resumed) std::cout << "Resumed from " << p.resume_path << "\n";
 
   TrainConfig tc = train_config(p, *backend);
-  const std::string ckpt = p.checkpoint_path.empty() ? kInterruptCheckpoint : p.checkpoint_path;
+  Checkpointer ckpt(p, *backend, p.checkpoint_path.empty() ? kInterruptCheckpoint : p.checkpoint_path);
   tc.checkpoint_every = p.checkpoint_path.empty() ? 0 : p.settings.checkpoint_every;
-  const int steps = steps_per_epoch(p.recipe);
-  tc.checkpoint = [&](const TrainState& st) {
-    save_checkpoint(ckpt, p.model, *backend, p.recipe, p.settings, st);
-    std::cout << "Saved checkpoint to " << ckpt << " (" << position(st, steps) << ")\n" << std::flush;
-  };
+  tc.checkpoint = std::ref(ckpt);
   tc.stop_requested = &InterruptScope::requested;
 
   InterruptScope interrupts;
-  TrainSummary s = train_model(*backend, data, tc, std::cout, p.start);
+  TrainSummary s;
+  try {
+    s = train_model(*backend, data, tc, std::cout, p.start);
+  } catch (const NumericError& e) {
+    throw NumericError(std::string(e.what()) + "; " + ckpt.last_good());
+  }
   if (s.interrupted) {
     std::cout << std::flush;
-    std::cerr << "convnet: interrupted at " << position(s.stopped, steps)
-              << "; resume with: convnet train --resume " << shell_word(ckpt) << "\n";
+    std::cerr << "convnet: interrupted at " << position(s.stopped, ckpt.steps())
+              << "; resume with: convnet train --resume " << shell_word(ckpt.path()) << "\n";
     return kExitInterrupted;
   }
   std::printf("Total time: %.1f s\n", s.seconds);

@@ -31,6 +31,7 @@ class CpuBackend final : public Backend {
   void set_arena(Arena which, const std::vector<float>& values) override;
   int64_t step() const override { return step_; }
   void set_step(int64_t step) override { step_ = step; }
+  std::optional<NumericFault> numeric_fault() override { return numeric_fault_from(model_, fault_); }
 
  private:
   std::vector<float>& arena(Arena which);
@@ -54,6 +55,7 @@ class CpuBackend final : public Backend {
   std::vector<float> pre_, dcol_;
   Metrics train_metrics_, eval_metrics_;
   int64_t step_ = 0;
+  DeviceFault fault_ = no_device_fault();
 };
 
 CpuBackend::CpuBackend(const Model& model, const BackendConfig& config)
@@ -206,12 +208,13 @@ void CpuBackend::train_step(int set, int begin, int count) {
                 "batch outside the sample order");
   load_batch(set, order_.data() + begin, count);
   XentResult r = forward(count, true, nullptr);
-  backward(count);
-  update();
-  ++step_;
   train_metrics_.loss_sum += r.loss_sum;
   train_metrics_.correct += r.correct;
   train_metrics_.count += count;
+  backward(count);
+  finite_check_cpu(grads_.data(), grads_.size(), &train_metrics_.loss_sum, step_, &fault_);
+  update();
+  ++step_;
 }
 
 void CpuBackend::eval_batch(int set, int first, int count, float* probs) {

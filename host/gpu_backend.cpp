@@ -6,6 +6,8 @@
 // never waits for the device: its per-step scalars (step count, batch cursor) live in device memory
 // (kernels/device_state.h), loss and accuracy accumulate on the device and are read back by
 // take_*_metrics once per epoch. The launch sequence of a step is therefore identical every step.
+// Divergence: after backward, one finite_check_gpu launch records the first NaN/Inf loss or gradient
+// in a DeviceFault on the device; numeric_fault() reads it where the trainer synchronises anyway.
 //
 // The same file is compiled for the real GPU (convnet_gpu) and, with CONVNET_SIMT, against the
 // CUDA-on-CPU simulator and the cuBLAS shim, so the whole backend trains in CI.
@@ -60,6 +62,7 @@ class GpuBackend final : public Backend {
   void set_arena(Arena which, const std::vector<float>& values) override;
   int64_t step() const override { return step_; }
   void set_step(int64_t step) override;
+  std::optional<NumericFault> numeric_fault() override;
 
  private:
   void plan_workspace();
@@ -91,6 +94,7 @@ class GpuBackend final : public Backend {
   DeviceStep* step_state_ = nullptr;
   int32_t* eval_cursor_ = nullptr;
   DeviceMetrics* metrics_ = nullptr;  // [0] training, [1] evaluation
+  DeviceFault* fault_ = nullptr;      // the first non-finite loss or gradient (finite_check_gpu)
 
   int64_t step_ = 0;   // host mirror of step_state_->step
   int32_t cursor_ = 0; // host mirror of step_state_->cursor
@@ -167,7 +171,7 @@ void GpuBackend::plan_workspace() {
   const size_t pre_at = c.reserve<float>(pre), dcol_at = c.reserve<float>(dcol);
   const size_t probs_at = c.reserve<float>(n * kNumClasses), labels_at = c.reserve<uint8_t>(n);
   const size_t step_at = c.reserve<DeviceStep>(1), cursor_at = c.reserve<int32_t>(1);
-  const size_t metrics_at = c.reserve<DeviceMetrics>(2);
+  const size_t metrics_at = c.reserve<DeviceMetrics>(2), fault_at = c.reserve<DeviceFault>(1);
 
   workspace_ = DeviceBuffer<unsigned char>(c.size(), "activations and workspace");
   CUDA_CHECK(cudaMemset(workspace_.get(), 0, c.size()));
@@ -188,6 +192,9 @@ void GpuBackend::plan_workspace() {
   step_state_ = reinterpret_cast<DeviceStep*>(base + step_at);
   eval_cursor_ = reinterpret_cast<int32_t*>(base + cursor_at);
   metrics_ = reinterpret_cast<DeviceMetrics*>(base + metrics_at);
+  fault_ = reinterpret_cast<DeviceFault*>(base + fault_at);
+  const DeviceFault none = no_device_fault();
+  CUDA_CHECK(cudaMemcpy(fault_, &none, sizeof none, cudaMemcpyHostToDevice));
 }
 
 float* GpuBackend::arena_ptr(Arena which) const {
@@ -341,6 +348,7 @@ void GpuBackend::train_step(int set, int begin, int count) {
                    batch_labels_, stream_);
   forward(count, true, nullptr);
   backward(count);
+  finite_check_gpu(grads_.get(), model_.arena_size, &metrics_[0].loss_sum, step_state_, fault_, stream_);
   const OptimizerConfig& o = config_.optimizer;
   float* m = arena_ptr(Arena::OptimizerM);
   if (o.kind == "adam")
@@ -379,6 +387,14 @@ Metrics GpuBackend::take_metrics(int which) {
   m.correct = d.correct;
   m.count = d.count;
   return m;
+}
+
+// Waits for the device: called by the trainer only where it synchronises anyway (backend.h).
+std::optional<NumericFault> GpuBackend::numeric_fault() {
+  DeviceFault f{};
+  CUDA_CHECK(cudaMemcpyAsync(&f, fault_, sizeof f, cudaMemcpyDeviceToHost, stream_));
+  CUDA_CHECK(cudaStreamSynchronize(stream_));
+  return numeric_fault_from(model_, f);
 }
 
 void GpuBackend::set_train_metrics(const Metrics& metrics) {

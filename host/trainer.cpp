@@ -114,6 +114,13 @@ struct Run {
   bool stop() const { return config.stop_requested && config.stop_requested(); }
 };
 
+// Throws NumericError naming the step, layer and tensor when the backend recorded a NaN/Inf loss or
+// gradient. Reading the record waits for the device: only where the run synchronises anyway.
+void throw_if_diverged(Run& r, const std::optional<NumericFault>& fault) {
+  if (fault) throw NumericError(divergence_message(*fault, r.steps) + "; try a smaller --lr");
+}
+void throw_if_diverged(Run& r) { throw_if_diverged(r, r.backend.numeric_fault()); }
+
 // Steps [first, steps) of `epoch`. Returns false when asked to stop before the epoch's last step,
 // with where it stopped (and the epoch's partial metrics) in *stopped.
 bool train_steps(Run& r, int epoch, int first, TrainState* stopped) {
@@ -146,7 +153,8 @@ void log_epoch(Run& r, const EpochStats& e) {
 }
 
 // The end of an epoch whose steps from `first` on ran since t0: metrics, validation, the Keras line
-// and the log line. A NaN/Inf training loss is logged (as null), then throws NumericError.
+// and the log line. A diverged epoch (a NaN/Inf loss or gradient) is logged, its loss as null when it
+// is not finite, then throws NumericError.
 EpochStats finish_epoch(Run& r, int epoch, int first, Clock::time_point t0) {
   EpochStats e;
   e.epoch = epoch;
@@ -155,9 +163,11 @@ EpochStats finish_epoch(Run& r, int epoch, int first, Clock::time_point t0) {
   e.train = r.backend.take_train_metrics();
   const int images = r.split.train_count - first * r.config.batch;
   e.images_per_second = images / std::max(seconds_since(t0), 1e-9);
-  if (e.train.count > 0 && !std::isfinite(e.train.loss())) {
+  const std::optional<NumericFault> fault = r.backend.numeric_fault();
+  if (fault || (e.train.count > 0 && !std::isfinite(e.train.loss()))) {
     e.seconds = seconds_since(t0);
     log_epoch(r, e);
+    throw_if_diverged(r, fault);
     check_finite(e.train, epoch, "training");
   }
   if (r.split.val_count > 0)
@@ -210,6 +220,7 @@ TrainSummary train_model(Backend& backend, const Dataset& data, const TrainConfi
     const bool stop = !finished || r.stop();
     const int every = config.checkpoint_every;
     const bool due = every > 0 && (epoch % every == 0 || epoch == config.epochs);
+    if (stop) throw_if_diverged(r);  // (a finished epoch was checked by finish_epoch)
     if (config.checkpoint && (stop || due)) config.checkpoint(state);
     if (stop) {
       summary.interrupted = true;

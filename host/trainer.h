@@ -87,8 +87,10 @@ struct TrainSummary {
 Metrics evaluate(Backend& backend, int set, int first, int count, int batch, float* probs = nullptr);
 
 // Train with the recipe in `config`, printing Keras-like lines to `out`, from `start` (a fresh run by
-// default; else the backend already holds the checkpoint's arenas and step). Throws NumericError
-// when the loss becomes NaN or Inf (after logging that epoch, its loss as null).
+// default; else the backend already holds the checkpoint's arenas and step). Throws NumericError,
+// naming the first faulty step, layer and tensor (Backend::numeric_fault), when the loss or a gradient
+// becomes NaN or Inf: at the end of that epoch (after logging it, a non-finite loss as null), or before
+// an interrupted run's checkpoint. No checkpoint callback is made after the fault.
 TrainSummary train_model(Backend& backend, const Dataset& data, const TrainConfig& config, std::ostream& out,
                          const TrainState& start = TrainState{});
 

@@ -1,0 +1,90 @@
+// Faults of the CUDA backend, on the simulator (kernel_tests_sim) and a real GPU (kernel_tests_gpu):
+//   - a NaN put into a parameter makes the next step's loss and gradients NaN: numeric_fault() names
+//     that step, the tensor and the layer, the same as the CPU backend, and later steps keep it.
+// Out of device memory is tested in test_gpu_backend.cpp (GpuBackend.OutOfDeviceMemoryIsAClearError).
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <limits>
+#include <string>
+#include <vector>
+
+#include "backend.h"
+#include "kernel_test.h"
+#include "rng.h"
+#include "trainer.h"
+
+namespace convnet {
+namespace {
+
+class GpuFaults : public KernelTest {};
+
+ImageSet stripes(int count, uint64_t seed) {
+  ImageSet s;
+  s.count = count;
+  s.images.resize(static_cast<size_t>(count) * kImagePixels);
+  s.labels.resize(static_cast<size_t>(count));
+  for (int i = 0; i < count; ++i) {
+    const int label = static_cast<int>(hash4(seed, 1, static_cast<uint64_t>(i), 0) % kNumClasses);
+    s.labels[static_cast<size_t>(i)] = static_cast<uint8_t>(label);
+    for (int p = 0; p < kImagePixels; ++p)
+      s.images[static_cast<size_t>(i) * kImagePixels + p] =
+          static_cast<uint8_t>(p / kImageSide == 3 + 2 * label ? 230 : hash4(seed, 2, i, p) % 60);
+  }
+  return s;
+}
+
+// Two steps, a NaN into one parameter, two more steps; the fault after each.
+std::vector<std::optional<NumericFault>> faults_after_nan(Backend& b, const Model& model, const std::string& tensor,
+                                                          size_t element) {
+  const int batch = 16;
+  const ImageSet data = stripes(4 * batch, 3);
+  const int set = b.add_images(data);
+  b.set_order(epoch_order(3, 1, data.count));
+  std::vector<std::optional<NumericFault>> out;
+  for (int s = 0; s < 4; ++s) {
+    if (s == 2) {
+      std::vector<float> params = b.get_arena(Arena::Params);
+      for (const ParamEntry& p : model.params)
+        if (p.name == tensor) params[p.offset + element] = std::numeric_limits<float>::quiet_NaN();
+      b.set_arena(Arena::Params, params);
+    }
+    b.train_step(set, s * batch, batch);
+    out.push_back(b.numeric_fault());
+  }
+  return out;
+}
+
+TEST_F(GpuFaults, ANaNParameterIsReportedAtTheNextStepLikeTheCpu) {
+  const Model model = build_model("conv8-pool-flatten-dropout0.3-dense10");
+  BackendConfig config;
+  config.max_batch = 16;
+  auto gpu = make_gpu_backend(model, config);
+  auto cpu = make_cpu_backend(model, config);
+  const auto g = faults_after_nan(*gpu, model, "dense.weight", 37);
+  const auto c = faults_after_nan(*cpu, model, "dense.weight", 37);
+  ASSERT_EQ(g.size(), 4u);
+  EXPECT_FALSE(g[0] || g[1] || c[0] || c[1]) << "the first two steps are finite";
+  for (size_t s = 2; s < 4; ++s) {
+    SCOPED_TRACE("after step " + std::to_string(s + 1));
+    ASSERT_TRUE(g[s] && c[s]);
+    EXPECT_EQ(g[s]->step, 3) << "the step after the NaN went in, and later steps keep it";
+    EXPECT_EQ(g[s]->loss, "NaN");
+    EXPECT_EQ(g[s]->value, "NaN");
+    // The NaN logits reach every gradient; the first of the arena is the first conv's weight.
+    EXPECT_EQ(g[s]->tensor, "conv2d.weight");
+    EXPECT_EQ(g[s]->layer, "conv2d, Conv2D");
+    EXPECT_LT(g[s]->element, g[s]->count);
+    EXPECT_EQ(g[s]->count, 72u);
+    EXPECT_EQ(c[s]->step, g[s]->step);
+    EXPECT_EQ(c[s]->loss, g[s]->loss);
+    EXPECT_EQ(c[s]->tensor, g[s]->tensor);
+    EXPECT_EQ(c[s]->element, g[s]->element);
+  }
+  EXPECT_EQ(divergence_message(*g[2], 4),
+            "training diverged at step 3 (epoch 1, step 3 of 4): the loss is NaN, and gradient of conv2d.weight "
+            "(layer conv2d, Conv2D) has NaN (first at element " + std::to_string(g[2]->element) + " of 72)");
+}
+
+}  // namespace
+}  // namespace convnet

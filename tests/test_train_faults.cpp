@@ -1,0 +1,407 @@
+// Faults during training, and what `convnet train` leaves behind (CPU; the GPU side of the divergence
+// record is tests/kernels/test_finite_check.cpp and test_gpu_faults.cpp):
+//   - a DeviceFault record in the model's terms: the tensor, layer and element of a flat index, and
+//     the one-line message;
+//   - the trainer stops at the first sync point after a fault and never checkpoints after it, at an
+//     epoch's end or when interrupted (a backend double whose fault appears at a chosen step);
+//   - through the binary: an absurd SGD learning rate diverges within a few epochs: exit 3, one line
+//     naming step, layer and tensor and the last good checkpoint, which is intact and loadable;
+//   - a full disk (RLIMIT_FSIZE, and a 128 KiB tmpfs where mounting is allowed) while writing a
+//     checkpoint: exit 2, one line naming the path and the OS reason, the previous checkpoint intact;
+//   - an unwritable destination (a parent that is a regular file or missing, a folder): a usage error
+//     before any training, naming the flag, the path and why.
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/mount.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cmath>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "backend.h"
+#include "checkpoint.h"
+#include "errors.h"
+#include "numeric_fault.h"
+#include "process.h"
+#include "temp_dir.h"
+#include "train_fixtures.h"
+#include "trainer.h"
+
+namespace convnet::test {
+namespace {
+
+// ---- the record in the model's terms -------------------------------------------------------------
+
+size_t offset_of(const Model& m, const std::string& tensor) {
+  for (const ParamEntry& p : m.params)
+    if (p.name == tensor) return p.offset;
+  ADD_FAILURE() << "no tensor " << tensor;
+  return 0;
+}
+
+TEST(NumericFault, NamesTensorLayerAndElement) {
+  const Model m = build_model("seed");
+  DeviceFault r = no_device_fault();
+  EXPECT_FALSE(numeric_fault_from(m, r).has_value());
+
+  r.step = 1233;  // steps done before the faulty one
+  r.grad = ((offset_of(m, "conv2d_1.weight") + 517) << 1) | 1u;
+  std::optional<NumericFault> f = numeric_fault_from(m, r);
+  ASSERT_TRUE(f.has_value());
+  EXPECT_EQ(f->step, 1234);
+  EXPECT_EQ(f->tensor, "conv2d_1.weight");
+  EXPECT_EQ(f->layer, "conv2d_1, Conv2D");
+  EXPECT_EQ(f->element, 517u);
+  EXPECT_EQ(f->count, 18432u);
+  EXPECT_EQ(divergence_message(*f, 422),
+            "training diverged at step 1234 (epoch 3, step 390 of 422): gradient of conv2d_1.weight (layer conv2d_1, "
+            "Conv2D) has Inf (first at element 517 of 18432)");
+
+  r.step = 421;  // the last step of epoch 1, the loss alone
+  r.grad = kNoFaultGrad;
+  r.loss = kValueNaN;
+  EXPECT_EQ(divergence_message(*numeric_fault_from(m, r), 422),
+            "training diverged at step 422 (epoch 1, step 422 of 422): the loss is NaN (every gradient is finite)");
+
+  r.grad = (offset_of(m, "dense.bias") + 9) << 1;  // the arena's last tensor, its last element
+  r.loss = kValueInf;
+  f = numeric_fault_from(m, r);
+  EXPECT_EQ(f->tensor, "dense.bias");
+  EXPECT_EQ(f->layer, "dense, Dense");
+  EXPECT_EQ(f->element, 9u);
+  EXPECT_EQ(f->value, "NaN");
+  EXPECT_EQ(f->loss, "Inf");
+
+  r.grad = (offset_of(m, "conv2d.bias") + 32) << 1;  // just past conv2d.bias: alignment padding
+  EXPECT_EQ(numeric_fault_from(m, r)->tensor, "the arena's alignment padding");
+}
+
+// ---- the trainer: no checkpoint after a fault ------------------------------------------------------
+
+// Trains nothing; its numeric_fault() reports a fault from step `fault_step` (1-based) on.
+class FaultAtStep final : public Backend {
+ public:
+  explicit FaultAtStep(int64_t fault_step) : fault_step_(fault_step) {}
+  std::string describe() const override { return "fault double"; }
+  int add_images(const ImageSet&) override { return 0; }
+  void set_order(const std::vector<int32_t>&, int) override {}
+  void train_step(int, int, int count) override {
+    ++step_;
+    train_.count += count;
+    train_.loss_sum += count;
+  }
+  void eval_batch(int, int, int count, float*) override { eval_.count += count; }
+  Metrics take_train_metrics() override { return std::exchange(train_, Metrics{}); }
+  Metrics take_eval_metrics() override { return std::exchange(eval_, Metrics{}); }
+  void set_train_metrics(const Metrics& m) override { train_ = m; }
+  std::vector<float> get_arena(Arena) const override { return {}; }
+  void set_arena(Arena, const std::vector<float>&) override {}
+  int64_t step() const override { return step_; }
+  void set_step(int64_t s) override { step_ = s; }
+  std::optional<NumericFault> numeric_fault() override {
+    if (step_ < fault_step_) return std::nullopt;
+    NumericFault f;
+    f.step = fault_step_;
+    f.value = "Inf";
+    f.tensor = "dense.weight";
+    f.layer = "dense, Dense";
+    f.count = 10;
+    return f;
+  }
+
+ private:
+  int64_t fault_step_, step_ = 0;
+  Metrics train_, eval_;
+};
+
+TEST(TrainerFaults, AFaultStopsTheRunAtTheEpochEndWithoutACheckpoint) {
+  FaultAtStep backend(6);  // epoch 2 of 4-step epochs
+  TrainConfig tc;
+  tc.epochs = 5;
+  tc.batch = 16;
+  tc.val_split = 0.0;
+  tc.test = false;
+  tc.checkpoint_every = 1;
+  std::vector<int> saved;
+  tc.checkpoint = [&](const TrainState& st) { saved.push_back(st.epochs_done); };
+  std::ostringstream out;
+  try {
+    train_model(backend, bar_dataset(64, 8, 1), tc, out);
+    ADD_FAILURE() << "no NumericError";
+  } catch (const NumericError& e) {
+    EXPECT_EQ(std::string(e.what()),
+              "training diverged at step 6 (epoch 2, step 2 of 4): gradient of dense.weight (layer dense, Dense) has "
+              "Inf (first at element 0 of 10); try a smaller --lr");
+  }
+  EXPECT_EQ(saved, std::vector<int>{1}) << "only epoch 1 is checkpointed";
+  EXPECT_EQ(out.str().find("Epoch 3/"), std::string::npos) << out.str();
+}
+
+TEST(TrainerFaults, AnInterruptedRunThatDivergedWritesNoCheckpoint) {
+  FaultAtStep backend(2);
+  TrainConfig tc;
+  tc.epochs = 3;
+  tc.batch = 16;
+  tc.val_split = 0.0;
+  tc.test = false;
+  int saves = 0;
+  tc.checkpoint = [&](const TrainState&) { ++saves; };
+  tc.stop_requested = [&] { return backend.step() >= 3; };  // Ctrl-C during step 3 of epoch 1
+  std::ostringstream out;
+  EXPECT_THROW(train_model(backend, bar_dataset(64, 8, 1), tc, out), NumericError);
+  EXPECT_EQ(saves, 0);
+}
+
+// ---- through the binary ------------------------------------------------------------------------------
+
+// A synthetic data set in data/ of a fresh folder.
+class Folder {
+ public:
+  explicit Folder(int train = 300) : dir_("convnet_faults") {
+    std::filesystem::create_directory(file("data"));
+    ok_ = write_idx_folder(file("data"), bar_dataset(train, 20, 3));
+  }
+  bool ok() const { return ok_; }
+  std::string file(const std::string& name) const { return dir_.file(name); }
+  std::vector<std::string> train(std::vector<std::string> args) const {
+    std::vector<std::string> a = {"train", "--device", "cpu", "--data", file("data"), "--no-test"};
+    a.insert(a.end(), args.begin(), args.end());
+    return a;
+  }
+  const TempDir& dir() const { return dir_; }
+
+ private:
+  TempDir dir_;
+  bool ok_ = false;
+};
+
+std::string bytes_of(const std::string& path) { return slurp(path); }
+
+bool ends_with(const std::string& s, const std::string& tail) {
+  return s.size() >= tail.size() && s.compare(s.size() - tail.size(), tail.size(), tail) == 0;
+}
+
+// The only stderr line, which must be "convnet: error: ...".
+std::string error_line(const ProcessResult& r) {
+  const std::vector<std::string> lines = r.err_lines();
+  EXPECT_EQ(lines.size(), 1u) << r.err;
+  if (lines.empty()) return "";
+  EXPECT_EQ(lines[0].rfind("convnet: error: ", 0), 0u) << lines[0];
+  return lines[0];
+}
+
+// A deep linear network (no ReLU to die) with plain SGD at lr 1 on the bar digits: epoch 1 is finite
+// and the loss then grows without bound until it overflows, a few epochs in (step 8 of 3-step epochs
+// here). The test does not depend on which step: it reads it from the message.
+const std::vector<std::string> kDiverging = {"--arch", "flatten-dense64-dense64-dense10", "--optimizer", "sgd",
+                                             "--lr", "1", "--batch-size", "100", "--val-split", "0", "--epochs", "30"};
+
+TEST(Divergence, AbsurdLearningRateExits3NamingStepLayerTensorAndTheLastGoodCheckpoint) {
+  Folder t;
+  ASSERT_TRUE(t.ok());
+  const std::string ckpt = t.file("run.ckpt");
+  std::vector<std::string> args = kDiverging;
+  args.insert(args.end(), {"--checkpoint", ckpt, "--save", t.file("model.cnvn"), "--log", t.file("run.jsonl")});
+  const ProcessResult r = run_convnet(t.train(args));
+  ASSERT_EQ(r.exit_code, 3) << r.out << r.err;
+  const std::string line = error_line(r);
+  long long step = 0;
+  int epoch = 0, in_epoch = 0, of = 0;
+  ASSERT_EQ(std::sscanf(line.c_str(), "convnet: error: training diverged at step %lld (epoch %d, step %d of %d): ",
+                        &step, &epoch, &in_epoch, &of),
+            4)
+      << line;
+  EXPECT_EQ(of, 3);
+  EXPECT_EQ(step, (epoch - 1) * 3 + in_epoch) << line;
+  ASSERT_GE(epoch, 2) << "the first epoch diverged already: no earlier checkpoint to keep (" << line << ")";
+  EXPECT_NE(line.find("gradient of dense"), std::string::npos) << line;
+  EXPECT_NE(line.find(" (layer dense"), std::string::npos) << line;
+  EXPECT_TRUE(line.find("has NaN (first at element ") != std::string::npos ||
+              line.find("has Inf (first at element ") != std::string::npos)
+      << line;
+  EXPECT_NE(line.find("try a smaller --lr"), std::string::npos) << line;
+  const std::string last = ckpt + " (epoch " + std::to_string(epoch - 1) + " step 3/3)";
+  EXPECT_TRUE(ends_with(line, "; last good checkpoint: " + last)) << line;
+
+  // The checkpoint is the last good epoch's, loadable and finite; the diverged epoch wrote none.
+  EXPECT_NE(r.out.find("Saved checkpoint to " + last), std::string::npos) << r.out;
+  EXPECT_EQ(r.out.find("Saved checkpoint to " + ckpt + " (epoch " + std::to_string(epoch)), std::string::npos) << r.out;
+  const Checkpoint c = load_checkpoint(ckpt);
+  EXPECT_EQ(c.state.epochs_done, epoch - 1);
+  EXPECT_EQ(c.state.global_step, (epoch - 1) * 3);
+  for (float v : c.params) ASSERT_TRUE(std::isfinite(v));
+  EXPECT_FALSE(std::filesystem::exists(t.file("model.cnvn"))) << "a diverged run saves no model";
+  for (const std::string& name : t.dir().entries()) EXPECT_EQ(name.find(".tmp."), std::string::npos) << name;
+  // The log ends with the diverged epoch.
+  std::ifstream log(t.file("run.jsonl"));
+  std::string l, last_line;
+  int lines = 0;
+  while (std::getline(log, l)) last_line = l, ++lines;
+  EXPECT_EQ(lines, epoch);
+  EXPECT_EQ(last_line.rfind("{\"epoch\":" + std::to_string(epoch) + ",", 0), 0u) << last_line;
+
+  // Without --checkpoint, the line says so.
+  const ProcessResult none = run_convnet(t.train(kDiverging));
+  ASSERT_EQ(none.exit_code, 3) << none.err;
+  const std::string none_line = error_line(none);
+  EXPECT_NE(none_line.find("; no checkpoint was written"), std::string::npos) << none_line;
+  EXPECT_EQ(none_line.substr(0, none_line.find(':', 16)), line.substr(0, line.find(':', 16)))
+      << "the same run diverges at the same step";
+}
+
+// run_convnet with files limited to `bytes` (RLIMIT_FSIZE) and SIGXFSZ ignored, so that a write past
+// the limit fails with EFBIG, as on a full disk, instead of killing the process.
+ProcessResult run_convnet_fsize(const std::vector<std::string>& args, rlim_t bytes) {
+  char out_path[] = "/tmp/convnet_out_XXXXXX", err_path[] = "/tmp/convnet_err_XXXXXX";
+  const int out_fd = mkstemp(out_path), err_fd = mkstemp(err_path);
+  std::vector<std::string> argv_s = {convnet_binary()};
+  argv_s.insert(argv_s.end(), args.begin(), args.end());
+  std::vector<char*> argv;
+  for (std::string& a : argv_s) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  std::fflush(nullptr);
+  ProcessResult r;
+  const pid_t pid = fork();
+  if (pid == 0) {  // child: only async-signal-safe calls until exec
+    dup2(out_fd, 1);
+    dup2(err_fd, 2);
+    const struct rlimit limit = {bytes, bytes};
+    signal(SIGXFSZ, SIG_IGN);  // an ignored signal stays ignored across exec
+    if (setrlimit(RLIMIT_FSIZE, &limit) != 0) _exit(126);
+    alarm(120);
+    execv(argv[0], argv.data());
+    _exit(127);
+  }
+  int status = 0;
+  if (pid > 0 && waitpid(pid, &status, 0) == pid && WIFEXITED(status)) r.exit_code = WEXITSTATUS(status);
+  close(out_fd);
+  close(err_fd);
+  r.out = slurp(out_path);
+  r.err = slurp(err_path);
+  unlink(out_path);
+  unlink(err_path);
+  return r;
+}
+
+// A checkpoint of ~83 KB: 6,810 parameters and Adam's two moments.
+const std::vector<std::string> kSmall = {"--arch", "conv4-pool-flatten-dense10", "--batch-size", "100"};
+
+void expect_full_disk_error(const ProcessResult& r, const std::string& ckpt, const std::string& reason) {
+  ASSERT_EQ(r.exit_code, 2) << r.out << r.err;
+  const std::string line = error_line(r);
+  EXPECT_EQ(line.rfind("convnet: error: " + ckpt + ": cannot save model file: cannot write " + ckpt + ".tmp.", 0), 0u)
+      << line;
+  EXPECT_NE(line.find(": " + reason + "; last good checkpoint: " + ckpt + " (epoch 1 step 3/3)"), std::string::npos)
+      << line;
+}
+
+TEST(CheckpointDisk, FileSizeLimitKeepsThePreviousCheckpoint) {
+  Folder t;
+  ASSERT_TRUE(t.ok());
+  const std::string ckpt = t.file("run.ckpt");
+  std::vector<std::string> args = kSmall;
+  args.insert(args.end(), {"--epochs", "1", "--checkpoint", ckpt});
+  ASSERT_EQ(run_convnet(t.train(args)).exit_code, 0);
+  const std::string before = bytes_of(ckpt);
+  ASSERT_GT(before.size(), 64u * 1024);
+
+  // The resumed run trains epoch 2, then cannot write its checkpoint past 32 KiB.
+  const ProcessResult r = run_convnet_fsize(t.train({"--resume", ckpt, "--epochs", "2"}), 32 * 1024);
+  expect_full_disk_error(r, ckpt, std::strerror(EFBIG));
+  EXPECT_NE(r.out.find("Epoch 2/2"), std::string::npos) << r.out;
+  EXPECT_EQ(bytes_of(ckpt), before) << "the previous checkpoint changed";
+  EXPECT_EQ(load_checkpoint(ckpt).state.epochs_done, 1);
+  for (const std::string& name : t.dir().entries()) EXPECT_EQ(name.find(".tmp."), std::string::npos) << name;
+}
+
+// A tmpfs of `size` mounted on a fresh folder for the test's lifetime, where the system allows it.
+class Tmpfs {
+ public:
+  explicit Tmpfs(const std::string& dir, const char* size) : dir_(dir) {
+    std::filesystem::create_directory(dir);
+    const std::string options = std::string("size=") + size;
+    if (mount("tmpfs", dir.c_str(), "tmpfs", MS_NOSUID | MS_NODEV, options.c_str()) == 0)
+      mounted_ = true;
+    else
+      why_ = std::strerror(errno);
+  }
+  ~Tmpfs() {
+    if (mounted_) umount2(dir_.c_str(), MNT_DETACH);
+  }
+  bool mounted() const { return mounted_; }
+  const std::string& why() const { return why_; }
+
+ private:
+  std::string dir_, why_;
+  bool mounted_ = false;
+};
+
+TEST(CheckpointDisk, FullFilesystemKeepsThePreviousCheckpoint) {
+  Folder t;
+  ASSERT_TRUE(t.ok());
+  Tmpfs disk(t.file("disk"), "128k");  // room for one checkpoint, not for the next one beside it
+  if (!disk.mounted()) GTEST_SKIP() << "cannot mount a tmpfs here (" << disk.why() << "); "
+                                    << "CheckpointDisk.FileSizeLimitKeepsThePreviousCheckpoint covers the same path";
+  const std::string ckpt = t.file("disk/run.ckpt");
+  std::vector<std::string> args = kSmall;
+  args.insert(args.end(), {"--epochs", "3", "--checkpoint", ckpt});
+  const ProcessResult r = run_convnet(t.train(args));
+  expect_full_disk_error(r, ckpt, std::strerror(ENOSPC));
+  EXPECT_NE(r.out.find("Saved checkpoint to " + ckpt + " (epoch 1 step 3/3)"), std::string::npos) << r.out;
+  EXPECT_EQ(load_checkpoint(ckpt).state.epochs_done, 1);
+  EXPECT_EQ(std::vector<std::string>(1, "run.ckpt"), [&] {
+    std::vector<std::string> names;
+    for (const auto& e : std::filesystem::directory_iterator(t.file("disk"))) names.push_back(e.path().filename());
+    return names;
+  }()) << "the failed write's temporary file is removed";
+}
+
+TEST(CheckpointDisk, UnwritableDestinationsAreUsageErrorsBeforeTraining) {
+  Folder t;
+  ASSERT_TRUE(t.ok());
+  { std::ofstream(t.file("plain")) << "a regular file"; }
+  std::filesystem::create_directory(t.file("folder"));
+  const std::string under_file = t.file("plain/run.ckpt"), missing = t.file("missing/run.ckpt");
+  const std::vector<std::pair<std::vector<std::string>, std::string>> cases = {
+      {{"--checkpoint", under_file}, "--checkpoint: cannot write " + under_file + ": " + t.file("plain") +
+                                         " is not a directory"},
+      {{"--checkpoint", missing}, "--checkpoint: cannot write " + missing + ": " + t.file("missing") + ": " +
+                                      std::strerror(ENOENT)},
+      {{"--checkpoint", t.file("folder")}, "--checkpoint: " + t.file("folder") + " is a directory"},
+      {{"--save", t.file("plain/model.cnvn")}, "--save: cannot write " + t.file("plain/model.cnvn")},
+      {{"--save", t.file("missing/deeper/model.cnvn")}, std::strerror(ENOENT)},
+  };
+  for (const auto& [extra, needle] : cases) {
+    std::vector<std::string> args = kSmall;
+    args.insert(args.end(), {"--epochs", "1"});
+    args.insert(args.end(), extra.begin(), extra.end());
+    SCOPED_TRACE(extra[0] + " " + extra[1]);
+    const ProcessResult r = run_convnet(t.train(args));
+    EXPECT_EQ(r.exit_code, 2) << r.out << r.err;
+    EXPECT_NE(error_line(r).find(needle), std::string::npos) << r.err;
+    EXPECT_EQ(r.out.find("Epoch 1/"), std::string::npos) << "trained before refusing: " << r.out;
+  }
+
+  // Resuming into an unwritable place leaves the checkpoint resumed from as it was.
+  const std::string ckpt = t.file("run.ckpt");
+  std::vector<std::string> args = kSmall;
+  args.insert(args.end(), {"--epochs", "1", "--checkpoint", ckpt});
+  ASSERT_EQ(run_convnet(t.train(args)).exit_code, 0);
+  const std::string before = bytes_of(ckpt);
+  const ProcessResult r = run_convnet(t.train({"--resume", ckpt, "--epochs", "2", "--checkpoint", under_file}));
+  EXPECT_EQ(r.exit_code, 2) << r.err;
+  EXPECT_NE(error_line(r).find("is not a directory"), std::string::npos) << r.err;
+  EXPECT_EQ(bytes_of(ckpt), before);
+}
+
+}  // namespace
+}  // namespace convnet::test
