@@ -95,4 +95,9 @@ std::unique_ptr<Backend> make_cpu_backend(const Model& model, const BackendConfi
 // tests). Uses the current CUDA device; throws when there is none.
 std::unique_ptr<Backend> make_gpu_backend(const Model& model, const BackendConfig& config);
 
+// Debug option of the CUDA backend (same build as make_gpu_backend): synchronise after every kernel
+// launch, so a kernel that faults is reported by name at its launch instead of at a later
+// synchronising call (kernels/cuda_check.h; also CONVNET_SYNC_LAUNCHES=1). Slow; `--sync-launches`.
+void set_gpu_sync_launches(bool on);
+
 }  // namespace convnet

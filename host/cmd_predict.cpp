@@ -39,6 +39,7 @@ const char* const kPredictHelp =
     "                            probabilities [10]\n"
     "  --save-preprocessed DIR   write the 28x28 the network saw as DIR/<name>.28x28.png (DIR is created)\n"
     "  --device D                auto (default: the GPU when there is one), gpu or cpu\n"
+    "  --sync-launches           GPU debugging: wait for every kernel, so a fault names its kernel (slow)\n"
     "IMAGE: PNG, JPEG, BMP, binary PGM/PPM or GIF of one digit, any size, dark on light or light on dark.\n"
     "It is prepared as MNIST was: background found from the border and inverted to light-on-black, cropped\n"
     "to the digit, scaled (area averaging) so its longer side is 20 pixels, centred by mass in 28x28.\n";
@@ -164,10 +165,12 @@ std::vector<Prepared> prepare_images(const std::vector<std::string>& files, cons
 
 int cmd_predict(const std::vector<std::string>& args) {
   if (wants_help(args)) return std::cout << kPredictHelp, 0;
-  Flags f("predict", args, {"model", "save-preprocessed", "device"}, {"json"});
+  Flags f("predict", args, {"model", "save-preprocessed", "device"}, {"json", "sync-launches"});
   if (!f.has("model")) throw UsageError("--model: required (a file written by 'convnet train --save')");
+  refuse_empty_paths(f, {"model"});
   if (f.positional().empty()) throw UsageError("predict: no IMAGE given (usage: convnet predict --model PATH IMAGE...)");
   const std::string device = parse_device(f);
+  apply_sync_launches(f, device);
   const std::string save_dir = f.get("save-preprocessed", "");
   if (f.has("save-preprocessed") && save_dir.empty()) throw UsageError("--save-preprocessed: empty directory name");
   auto [model, params] = load_trained_model(f.get("model", ""));

@@ -30,6 +30,7 @@ const char* const kShowHelp =
     "  --cols N            digits per row (default 8)\n"
     "  --scale K           upscale each 28x28 digit K times, nearest neighbour (default 3)\n"
     "  --device D          auto (default: the GPU when there is one), gpu or cpu\n"
+    "  --sync-launches     GPU debugging: wait for every kernel, so a fault names its kernel (slow)\n"
     "  --data DIR          dataset folder (default $MNIST_DIR, then data/mnist)\n"
     "  --dataset D         mnist (default) or fashion\n"
     "Each digit is captioned PREDICTED/TRUE (\"4/9\": the model says 4, the label is 9), with\n"
@@ -85,9 +86,10 @@ std::vector<GridItem> make_items(const ImageSet& set, const std::vector<int>& in
 int cmd_show(const std::vector<std::string>& args) {
   if (wants_help(args)) return std::cout << kShowHelp, 0;
   Flags f("show", args, {"model", "out", "count", "seed", "cols", "scale", "device", "data", "dataset"},
-          {"misclassified"});
+          {"misclassified", "sync-launches"});
   if (!f.positional().empty()) throw UsageError("show: unexpected argument '" + f.positional()[0] + "'");
   if (!f.has("model")) throw UsageError("--model: required (a file written by 'convnet train --save')");
+  refuse_empty_paths(f, {"model", "data"});
   const std::string out = f.get("out", "predictions.png");
   if (out.empty()) throw UsageError("--out: empty path");
   const int count = static_cast<int>(f.get_int("count", 64, 1, 100000));
@@ -102,6 +104,7 @@ int cmd_show(const std::vector<std::string>& args) {
                      std::to_string(g.height) + " pixels, over the " + std::to_string(kMaxImageSide) +
                      " limit of a side; show fewer digits, more columns or a smaller scale");
   const std::string device = parse_device(f);
+  apply_sync_launches(f, device);
   auto [model, params] = load_trained_model(f.get("model", ""));
   Dataset data = load_data(f);
   BackendConfig bc;

@@ -54,6 +54,7 @@ const char* const kTrainHelp =
     "  --seed N            seed for initialisation, shuffling and dropout (default 1)\n"
     "  --device D          auto (default: the GPU when there is one), gpu or cpu\n"
     "  --tf32              let cuBLAS use TF32 tensor cores on the GPU (default: strict FP32)\n"
+    "  --sync-launches     GPU debugging: wait for every kernel, so a fault names its kernel (slow)\n"
     "  --data DIR          dataset folder (default $MNIST_DIR, then data/mnist)\n"
     "  --dataset D         mnist (default) or fashion (/usr/share/datasets/fashion-mnist)\n"
     "  --save PATH         write the trained model to PATH (atomically)\n"
@@ -294,12 +295,14 @@ int cmd_train(const std::vector<std::string>& args) {
   Flags f("train", args,
           {"arch", "epochs", "batch-size", "optimizer", "lr", "momentum", "val-split", "limit-train", "seed", "device",
            "data", "dataset", "save", "log", "checkpoint", "checkpoint-every", "resume"},
-          {"nesterov", "no-test", "tf32"});
+          {"nesterov", "no-test", "tf32", "sync-launches"});
   if (!f.positional().empty()) throw UsageError("train: unexpected argument '" + f.positional()[0] + "'");
+  refuse_empty_paths(f, {"data", "save", "log", "checkpoint", "resume"});
   Plan p = plan_from_flags(f);
   const std::string device = parse_device(f);
   const bool tf32 = f.has("tf32");
   if (tf32 && device != "gpu") throw UsageError("--tf32: only applies to --device gpu");
+  apply_sync_launches(f, device);
 
   Dataset data = load_dataset(default_data_dir(f.get("data", ""), p.recipe.dataset), p.recipe.dataset);
   if (!p.resumed) p.recipe.train_images = data.train.count;

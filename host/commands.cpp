@@ -47,6 +47,19 @@ std::string parse_device(const Flags& flags) {
   return "cpu";
 }
 
+void refuse_empty_paths(const Flags& flags, const std::vector<std::string>& names) {
+  for (const std::string& name : names)
+    if (flags.has(name) && flags.get(name, "").empty()) throw UsageError("--" + name + ": empty path");
+}
+
+void apply_sync_launches(const Flags& flags, const std::string& device) {
+  if (!flags.has("sync-launches")) return;
+  if (device != "gpu") throw UsageError("--sync-launches: only applies to --device gpu");
+#ifdef CONVNET_HAVE_CUDA
+  set_gpu_sync_launches(true);
+#endif
+}
+
 std::unique_ptr<Backend> make_backend(const std::string& device, const Model& model, const BackendConfig& config) {
 #ifdef CONVNET_HAVE_CUDA
   if (device == "gpu") return make_gpu_backend(model, config);
@@ -83,7 +96,8 @@ const char* const kEvalHelp =
     "  --device D          auto (default: the GPU when there is one), gpu or cpu\n"
     "  --data DIR          dataset folder (default $MNIST_DIR, then data/mnist)\n"
     "  --dataset D         mnist (default) or fashion\n"
-    "  --confusion-png P   also draw the confusion matrix as a heat map (rows normalised) into PNG P\n";
+    "  --confusion-png P   also draw the confusion matrix as a heat map (rows normalised) into PNG P\n"
+    "  --sync-launches     GPU debugging: wait for every kernel, so a fault names its kernel (slow)\n";
 
 const char* const kSummaryHelp =
     "usage: convnet summary [--arch A]\n"
@@ -104,11 +118,13 @@ void print_confusion(const std::vector<std::vector<int64_t>>& cm) {
 
 int cmd_eval(const std::vector<std::string>& args) {
   if (wants_help(args)) return std::cout << kEvalHelp, 0;
-  Flags f("eval", args, {"model", "batch-size", "device", "data", "dataset", "confusion-png"}, {});
+  Flags f("eval", args, {"model", "batch-size", "device", "data", "dataset", "confusion-png"}, {"sync-launches"});
   if (!f.positional().empty()) throw UsageError("eval: unexpected argument '" + f.positional()[0] + "'");
   if (!f.has("model")) throw UsageError("--model: required (a file written by 'convnet train --save')");
+  refuse_empty_paths(f, {"model", "data", "confusion-png"});
   const int batch = static_cast<int>(f.get_int("batch-size", 256, 1, 65536));
   const std::string device = parse_device(f);
+  apply_sync_launches(f, device);
   auto [model, params] = load_trained_model(f.get("model", ""));
   Dataset data = load_data(f);
   BackendConfig bc;

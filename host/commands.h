@@ -32,6 +32,15 @@ bool wants_help(const std::vector<std::string>& args);
 // device is a UsageError ("no CUDA device: ...; use --device cpu").
 std::string parse_device(const Flags& flags);
 
+// Path flags given an empty value ("--save ''", often an unset shell variable) are usage errors naming
+// the flag, rather than silently meaning "none" or the default.
+void refuse_empty_paths(const Flags& flags, const std::vector<std::string>& names);
+
+// --sync-launches (train, eval, predict, show): the GPU backend synchronises after every kernel
+// launch, so a kernel that faults is reported by name at its launch (set_gpu_sync_launches). A usage
+// error when the resolved device is not the GPU.
+void apply_sync_launches(const Flags& flags, const std::string& device);
+
 // The backend for a resolved device.
 std::unique_ptr<Backend> make_backend(const std::string& device, const Model& model, const BackendConfig& config);
 

@@ -405,6 +405,8 @@ void GpuBackend::set_train_metrics(const Metrics& metrics) {
 
 }  // namespace
 
+void set_gpu_sync_launches(bool on) { set_sync_launches(on); }
+
 std::unique_ptr<Backend> make_gpu_backend(const Model& model, const BackendConfig& config) {
   if (config.optimizer.kind != "adam" && config.optimizer.kind != "sgd")
     throw UsageError("--optimizer: unknown optimizer '" + config.optimizer.kind + "' (expected adam or sgd)");

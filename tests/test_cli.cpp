@@ -58,6 +58,103 @@ TEST(Cli, BadFlagsAreOneLineUsageErrors) {
   for (const auto& c : cases) expect_usage_error(c.first, c.second);
 }
 
+// Every numeric flag of every command out of range or malformed, every path flag empty, and every
+// combination of flags that contradict each other: one line naming the flag, exit 2, before any data
+// or model is read (the paths given do not exist). Resume contradictions: test_train_interrupt.cpp.
+TEST(Cli, EveryNumericFlagAndConflictIsAOneLineUsageError) {
+  const std::string m = "/nonexistent/model.cnvn";
+  const std::vector<std::pair<std::vector<std::string>, std::string>> cases = {
+      // train: numbers
+      {{"train", "--epochs", "100001"}, "--epochs: 100001 is out of range"},
+      {{"train", "--epochs", "1.5"}, "--epochs: expected an integer"},
+      {{"train", "--batch-size", "65537"}, "--batch-size: 65537 is out of range"},
+      {{"train", "--batch-size", "-1"}, "--batch-size: -1 is out of range"},
+      {{"train", "--batch-size", "64k"}, "--batch-size: expected an integer"},
+      {{"train", "--lr", "11"}, "--lr: 11 is out of range"},
+      {{"train", "--lr", "inf"}, "--lr: expected a number"},
+      {{"train", "--lr", "1e-400"}, "--lr"},
+      {{"train", "--lr", ""}, "--lr: expected a number"},
+      {{"train", "--optimizer", "sgd", "--momentum", "-0.1"}, "--momentum: -0.1 is out of range"},
+      {{"train", "--optimizer", "sgd", "--momentum", "1"}, "--momentum: 1 is out of range"},
+      {{"train", "--val-split", "nan"}, "--val-split: expected a number"},
+      {{"train", "--val-split", "1.5"}, "--val-split: 1.5 is out of range"},
+      {{"train", "--limit-train", "-5"}, "--limit-train: -5 is out of range"},
+      {{"train", "--limit-train", "1e3"}, "--limit-train: expected an integer"},
+      {{"train", "--seed", "1.5"}, "--seed: expected a non-negative integer"},
+      {{"train", "--seed", "99999999999999999999999"}, "--seed: expected a non-negative integer"},
+      {{"train", "--checkpoint", "/tmp/convnet-cli.ckpt", "--checkpoint-every", "0"}, "--checkpoint-every: 0 is out"},
+      {{"train", "--checkpoint", "/tmp/convnet-cli.ckpt", "--checkpoint-every", "-2"}, "--checkpoint-every: -2"},
+      // train: architectures
+      {{"train", "--arch", ""}, "--arch: empty architecture"},
+      {{"train", "--arch", "conv0-pool-flatten-dense10"}, "--arch: bad layer 'conv0'"},
+      {{"train", "--arch", "conv32x29-flatten-dense10"}, "--arch: bad layer 'conv32x29'"},
+      {{"train", "--arch", "dropout1-flatten-dense10"}, "--arch: bad layer 'dropout1'"},
+      {{"train", "--arch", "flatten-dense0-dense10"}, "--arch: bad layer 'dense0'"},
+      {{"train", "--arch", "pool-pool-pool-pool-pool-flatten-dense10"}, "--arch: bad layer 'pool'"},
+      {{"train", "--arch", "conv32-flatten-flatten-dense10"}, "--arch: bad layer 'flatten'"},
+      {{"train", "--arch", "conv32-pool-flatten-dense10relu"}, "--arch: the last layer must be dense10"},
+      {{"train", "--arch", "conv32-pool-dense10"}, "--arch: bad layer 'dense10'"},
+      // train: conflicts and empty paths
+      {{"train", "--checkpoint-every", "2"}, "--checkpoint-every: needs --checkpoint"},
+      {{"train", "--nesterov"}, "--momentum/--nesterov: only apply to --optimizer sgd"},
+      {{"train", "--optimizer", "adam", "--momentum", "0.5"}, "--momentum/--nesterov"},
+      {{"train", "--optimizer", "sgd", "--momentum", "0", "--nesterov"}, "--nesterov: needs --momentum"},
+      {{"train", "--device", "cpu", "--sync-launches"}, "--sync-launches: only applies to --device gpu"},
+      {{"train", "--save", ""}, "--save: empty path"},
+      {{"train", "--log", ""}, "--log: empty path"},
+      {{"train", "--checkpoint", ""}, "--checkpoint: empty path"},
+      {{"train", "--resume", ""}, "--resume: empty path"},
+      {{"train", "--data", ""}, "--data: empty path"},
+      {{"train", "--save", "/nonexistent/model.cnvn"}, "--save: cannot write /nonexistent/model.cnvn"},
+      {{"train", "--checkpoint", "/nonexistent/run.ckpt"}, "--checkpoint: cannot write /nonexistent/run.ckpt"},
+      {{"train", "--log", "/nonexistent/run.jsonl"}, "--log: cannot write /nonexistent/run.jsonl"},
+      {{"train", "--resume", "/nonexistent/run.ckpt"}, "/nonexistent/run.ckpt"},
+      // eval
+      {{"eval", "--model", m, "--batch-size", "0"}, "--batch-size: 0 is out of range"},
+      {{"eval", "--model", m, "--batch-size=-1"}, "--batch-size: -1 is out of range"},
+      {{"eval", "--model", m, "--batch-size", "65537"}, "--batch-size: 65537 is out of range"},
+      {{"eval", "--model", m, "--batch-size", "many"}, "--batch-size: expected an integer"},
+      {{"eval", "--model", ""}, "--model: empty path"},
+      {{"eval", "--model", m, "--data", ""}, "--data: empty path"},
+      {{"eval", "--model", m, "--confusion-png", ""}, "--confusion-png: empty path"},
+      {{"eval", "--model", m, "--device", "cpu", "--sync-launches"}, "--sync-launches: only applies"},
+      {{"eval", "--model", m, "--device", "tpu"}, "--device: unknown device 'tpu'"},
+      {{"eval", "--model", m, "extra"}, "eval: unexpected argument 'extra'"},
+      {{"eval", "--model", m, "--epochs", "1"}, "unknown flag --epochs"},
+      // show
+      {{"show"}, "--model: required"},
+      {{"show", "--model", m, "--count", "0"}, "--count: 0 is out of range"},
+      {{"show", "--model", m, "--count", "-4"}, "--count: -4 is out of range"},
+      {{"show", "--model", m, "--count", "100001"}, "--count: 100001 is out of range"},
+      {{"show", "--model", m, "--count", "ten"}, "--count: expected an integer"},
+      {{"show", "--model", m, "--cols", "0"}, "--cols: 0 is out of range"},
+      {{"show", "--model", m, "--cols", "1001"}, "--cols: 1001 is out of range"},
+      {{"show", "--model", m, "--scale", "0"}, "--scale: 0 is out of range"},
+      {{"show", "--model", m, "--scale", "65"}, "--scale: 65 is out of range"},
+      {{"show", "--model", m, "--seed", "-1"}, "--seed: expected a non-negative integer"},
+      {{"show", "--model", m, "--count", "100000", "--cols", "1", "--scale", "64"}, "--count/--cols/--scale"},
+      {{"show", "--model", m, "--out", ""}, "--out: empty path"},
+      {{"show", "--model", ""}, "--model: empty path"},
+      {{"show", "--model", m, "--data", ""}, "--data: empty path"},
+      {{"show", "--model", m, "--device", "cpu", "--sync-launches"}, "--sync-launches: only applies"},
+      {{"show", "--model", m, "--misclassified=1"}, "--misclassified: takes no value"},
+      {{"show", "--model", m, "extra"}, "show: unexpected argument 'extra'"},
+      // predict
+      {{"predict", "digit.png"}, "--model: required"},
+      {{"predict", "--model", m}, "predict: no IMAGE given"},
+      {{"predict", "--model", "", "digit.png"}, "--model: empty path"},
+      {{"predict", "--model", m, "--save-preprocessed", "", "digit.png"}, "--save-preprocessed: empty directory name"},
+      {{"predict", "--model", m, "--device", "cpu", "--sync-launches", "digit.png"}, "--sync-launches: only applies"},
+      {{"predict", "--model", m, "--json=yes", "digit.png"}, "--json: takes no value"},
+      {{"predict", "--model", m, "--batch-size", "8", "digit.png"}, "unknown flag --batch-size"},
+      // summary, devices
+      {{"summary", "--arch", "dense10"}, "--arch: bad layer 'dense10'"},
+      {{"summary", "extra"}, "summary: unexpected argument 'extra'"},
+      {{"devices", "extra"}, "devices: unexpected argument 'extra'"},
+  };
+  for (const auto& c : cases) expect_usage_error(c.first, c.second);
+}
+
 TEST(Cli, DeviceGpuWithoutAGpuIsOneLineError) {
   ProcessResult d = run_convnet({"devices"});
   ASSERT_EQ(d.exit_code, 0) << d.err;

@@ -1,11 +1,15 @@
 // Faults of the CUDA backend, on the simulator (kernel_tests_sim) and a real GPU (kernel_tests_gpu):
 //   - a NaN put into a parameter makes the next step's loss and gradients NaN: numeric_fault() names
-//     that step, the tensor and the layer, the same as the CPU backend, and later steps keep it.
+//     that step, the tensor and the layer, the same as the CPU backend, and later steps keep it;
+//   - with --sync-launches (set_gpu_sync_launches) a kernel that faults inside a training step is
+//     reported by name at its launch (simulator only: a fault leaves a real GPU's context unusable
+//     for the rest of the process).
 // Out of device memory is tested in test_gpu_backend.cpp (GpuBackend.OutOfDeviceMemoryIsAClearError).
 #include <gtest/gtest.h>
 
 #include <cmath>
 #include <limits>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -84,6 +88,34 @@ TEST_F(GpuFaults, ANaNParameterIsReportedAtTheNextStepLikeTheCpu) {
   EXPECT_EQ(divergence_message(*g[2], 4),
             "training diverged at step 3 (epoch 1, step 3 of 4): the loss is NaN, and gradient of conv2d.weight "
             "(layer conv2d, Conv2D) has NaN (first at element " + std::to_string(g[2]->element) + " of 72)");
+}
+
+TEST_F(GpuFaults, SyncLaunchesNameTheKernelThatFaultsInATrainingStep) {
+#if !defined(CONVNET_SIMT)
+  GTEST_SKIP() << "a kernel fault leaves a real GPU's context unusable for the rest of the process; "
+                  "the simulator runs this test";
+#endif
+  const Model model = build_model("conv8-pool-flatten-dense10");
+  BackendConfig config;
+  config.max_batch = 8;
+  auto gpu = make_gpu_backend(model, config);
+  ImageSet data = stripes(8, 5);
+  data.labels[3] = 10;  // past the last class: softmax_xent_kernel traps (idx.cpp refuses such files)
+  const int set = gpu->add_images(data);
+  gpu->set_order(epoch_order(5, 1, data.count));
+  const bool was_on = sync_launches();  // CONVNET_SYNC_LAUNCHES may have set it
+  set_gpu_sync_launches(true);
+  std::string what;
+  try {
+    gpu->train_step(set, 0, 8);
+  } catch (const std::runtime_error& e) {
+    what = e.what();
+  }
+  set_gpu_sync_launches(was_on);
+  EXPECT_NE(what.find("cudaErrorLaunchFailure"), std::string::npos) << what;
+  EXPECT_NE(what.find("in launch of softmax_xent_kernel"), std::string::npos) << what;
+  EXPECT_NE(what.find("__trap()"), std::string::npos) << what;
+  EXPECT_EQ(what.find('\n'), std::string::npos) << "one line: " << what;
 }
 
 }  // namespace
