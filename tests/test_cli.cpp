@@ -61,8 +61,8 @@ TEST(Cli, BadFlagsAreOneLineUsageErrors) {
 // Every numeric flag of every command out of range or malformed, every path flag empty, and every
 // combination of flags that contradict each other: one line naming the flag, exit 2, before any data
 // or model is read (the paths given do not exist). Resume contradictions: test_train_interrupt.cpp.
-TEST(Cli, EveryNumericFlagAndConflictIsAOneLineUsageError) {
-  const std::string m = "/nonexistent/model.cnvn";
+// Two tests (train; the others) so that ctest runs them side by side.
+TEST(Cli, EveryTrainNumericFlagAndConflictIsAOneLineUsageError) {
   const std::vector<std::pair<std::vector<std::string>, std::string>> cases = {
       // train: numbers
       {{"train", "--epochs", "100001"}, "--epochs: 100001 is out of range"},
@@ -109,6 +109,13 @@ TEST(Cli, EveryNumericFlagAndConflictIsAOneLineUsageError) {
       {{"train", "--checkpoint", "/nonexistent/run.ckpt"}, "--checkpoint: cannot write /nonexistent/run.ckpt"},
       {{"train", "--log", "/nonexistent/run.jsonl"}, "--log: cannot write /nonexistent/run.jsonl"},
       {{"train", "--resume", "/nonexistent/run.ckpt"}, "/nonexistent/run.ckpt"},
+  };
+  for (const auto& c : cases) expect_usage_error(c.first, c.second);
+}
+
+TEST(Cli, EveryEvalShowPredictNumericFlagAndConflictIsAOneLineUsageError) {
+  const std::string m = "/nonexistent/model.cnvn";
+  const std::vector<std::pair<std::vector<std::string>, std::string>> cases = {
       // eval
       {{"eval", "--model", m, "--batch-size", "0"}, "--batch-size: 0 is out of range"},
       {{"eval", "--model", m, "--batch-size=-1"}, "--batch-size: -1 is out of range"},
