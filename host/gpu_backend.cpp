@@ -14,6 +14,7 @@
 #include <algorithm>
 #include <cstring>
 #include <string>
+#include <utility>
 
 #include "backend.h"
 #include "cuda_check.h"
@@ -65,6 +66,8 @@ class GpuBackend final : public Backend {
   std::optional<NumericFault> numeric_fault() override;
 
  private:
+  void setup();
+  void destroy_handles();
   void plan_workspace();
   float* arena_ptr(Arena which) const;
   const float* param(int index) const { return index < 0 ? nullptr : params_.get() + model_.params[index].offset; }
@@ -122,22 +125,36 @@ GpuBackend::GpuBackend(const Model& model, const BackendConfig& config)
       params_(model.arena_size, "parameters"),
       grads_(model.arena_size, "gradients"),
       opt_state_(2 * model.arena_size, "optimizer state") {
+  // A constructor that throws (out of device memory for the workspace: a clear ResourceError) runs
+  // no destructor: release the stream and cuBLAS handle here, as the destructor would.
+  try {
+    setup();
+  } catch (...) {
+    destroy_handles();
+    throw;
+  }
+}
+
+// The constructor's work after the arenas: handles, workspace, initial parameters.
+void GpuBackend::setup() {
   CUDA_CHECK(cudaStreamCreate(&stream_));
   CUBLAS_CHECK(cublasCreate(&blas_));
   CUBLAS_CHECK(cublasSetStream(blas_, stream_));
   // Strict FP32 unless asked: results then compare tightly with the CPU reference.
-  CUBLAS_CHECK(cublasSetMathMode(blas_, config.tf32 ? CUBLAS_TF32_TENSOR_OP_MATH : CUBLAS_DEFAULT_MATH));
-  if (config.tf32) description_ += ", TF32 GEMMs";
+  CUBLAS_CHECK(cublasSetMathMode(blas_, config_.tf32 ? CUBLAS_TF32_TENSOR_OP_MATH : CUBLAS_DEFAULT_MATH));
+  if (config_.tf32) description_ += ", TF32 GEMMs";
   plan_workspace();
-  std::vector<float> init = init_params(model, config.seed);
+  std::vector<float> init = init_params(model_, config_.seed);
   CUDA_CHECK(cudaMemcpy(params_.get(), init.data(), init.size() * sizeof(float), cudaMemcpyHostToDevice));
   CUDA_CHECK(cudaMemset(grads_.get(), 0, grads_.size() * sizeof(float)));
   CUDA_CHECK(cudaMemset(opt_state_.get(), 0, opt_state_.size() * sizeof(float)));
 }
 
-GpuBackend::~GpuBackend() {
-  if (blas_) cublasDestroy(blas_);
-  if (stream_) cudaStreamDestroy(stream_);
+GpuBackend::~GpuBackend() { destroy_handles(); }
+
+void GpuBackend::destroy_handles() {
+  if (blas_) cublasDestroy(std::exchange(blas_, nullptr));
+  if (stream_) cudaStreamDestroy(std::exchange(stream_, nullptr));
 }
 
 // Sizes every activation, gradient and workspace tensor for max_batch samples, makes the one
