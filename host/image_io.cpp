@@ -104,6 +104,56 @@ bool jpeg_huffman_overflow(const Bytes& b) {
   return false;
 }
 
+// stb_image 2.27 mallocs its decoder state without clearing it, so a scan that uses a Huffman
+// table no DHT segment defined decodes through uninitialised memory: indices anywhere, an
+// out-of-bounds read (UBSan "index -916 out of bounds for type 'stbi_uc[256]'", found by
+// tests/fuzz/fuzz_image) that can crash or leak memory into pixels. True when a scan stb would
+// reach uses such a table: the segments are walked in stb's order (junk before the frame skipped,
+// anything stb stops at ends the walk); a baseline scan uses its components' DC and AC tables, a
+// progressive one the DC tables in a first DC scan and the AC tables in an AC scan.
+bool jpeg_undefined_huffman_table(const Bytes& b) {
+  auto byte = [&](size_t i) -> size_t { return i < b.size() ? b[i] : 0; };
+  bool defined[2][4] = {}, progressive = false, frame = false;
+  size_t p = 2;  // after SOI
+  while (p < b.size()) {
+    if (b[p++] != 0xff) {
+      if (frame) return false;  // stb stops at junk after the frame header
+      continue;                 // and skips it before
+    }
+    while (p < b.size() && b[p] == 0xff) ++p;
+    if (p >= b.size()) return false;
+    const uint8_t m = b[p++];
+    if (m == 0xd9 || m == 0x00 || m == 0x01 || (m >= 0xd0 && m <= 0xd7)) return false;  // stb stops
+    const size_t len = byte(p) << 8 | byte(p + 1);
+    if (len < 2) return false;
+    if (m == 0xc4) {
+      for (size_t q = p + 2; q < p + len;) {
+        const size_t tc = byte(q) >> 4, th = byte(q) & 15;
+        if (tc > 1 || th > 3) return false;  // stb refuses the segment
+        defined[tc][th] = true;
+        size_t codes = 0;
+        for (size_t i = 1; i <= 16; ++i) codes += byte(q + i);
+        q += 17 + codes;
+      }
+    }
+    if (m == 0xc0 || m == 0xc1 || m == 0xc2) frame = true, progressive = m == 0xc2;
+    if (m == 0xda) {
+      const size_t n = byte(p + 2), ss = byte(p + 3 + 2 * n), ah = byte(p + 5 + 2 * n) >> 4;
+      for (size_t c = 0; c < n; ++c) {
+        const size_t td = byte(p + 4 + 2 * c) >> 4, ta = byte(p + 4 + 2 * c) & 15;
+        if (td > 3 || ta > 3) return false;  // stb refuses the scan
+        const bool dc = !progressive || (ss == 0 && ah == 0), ac = !progressive || ss > 0;
+        if ((dc && !defined[0][td]) || (ac && !defined[1][ta])) return true;
+      }
+      p += len;
+      while (p + 1 < b.size() && !(b[p] == 0xff && b[p + 1] != 0x00 && (b[p + 1] < 0xd0 || b[p + 1] > 0xd7))) ++p;
+      continue;
+    }
+    p += len;
+  }
+  return false;
+}
+
 // The 8x8 blocks of a JPEG frame whose SOFn payload (after the length field) is `f`, `n` bytes:
 // for each component ceil(ceil(X * h / hmax) / 8) x ceil(ceil(Y * v / vmax) / 8), the fewest any
 // scan order codes. 0 when the header is malformed (stb refuses it itself).
@@ -323,6 +373,8 @@ Image load_image_gray(const std::string& path) {
   // Before stb parses any table: stbi_info already reads the DHT segments in front of the frame.
   if (format == "JPEG" && jpeg_huffman_overflow(bytes))
     throw InputError(path + ": corrupt JPEG (a Huffman table declares more than 256 codes)");
+  if (format == "JPEG" && jpeg_undefined_huffman_table(bytes))
+    throw InputError(path + ": corrupt JPEG (a scan uses a Huffman table that no DHT segment defines)");
   if (format == "PNM" && pnm_number_overflows(bytes))
     throw InputError(path + ": corrupt PNM (a header number is larger than 2147483647)");
   // stbi_info tries every format in turn, so its failure reason is always "unknown image type".
