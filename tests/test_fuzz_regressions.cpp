@@ -296,6 +296,9 @@ const char kGifHugeCanvas[] =
 const char kJpegScanTooShort[] =
     "\xff\xd8"
     "\xff\xc0\x00\x0b\x08\x16\xa0\x16\xa0\x01\x01\x11\x00"  // SOF0 5792x5792 grey
+    "\xff\xc4\x00\x26"                                              // DHT: DC 0 and AC 0, one code each
+    "\x00" "\x01\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00" "\x00"
+    "\x10" "\x01\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00" "\x00"
     "\xff\xda\x00\x08\x01\x01\x00\x00\x3f\x00" "\x12\x34\x56"
     "\xff\xd9";
 
@@ -309,6 +312,18 @@ const char kBmpNegativeCompression[] =
     "\x28\x00\x00\x00" "\x01\x1b\x00\x00" "\x1c\x07\x00\x00" "\x01\x00" "\x18\x00"  // 6913x1820, 24 bpp
     "\xff\x00\x00\xff" "\x00\x00\x00\x00" "\x13\x0b\x00\x00\x13\x0b\x00\x00" "\x00\x00\x00\x00\x00\x00\x00\x00"
     "\x00\x00\x00\x00\x00\x00";
+
+// Finding (fuzz_image, the final 120 s run; fixed in host/image_io.cpp): stb mallocs its JPEG
+// decoder state without clearing it, and a scan whose AC table no DHT defined (the fuzzer turned
+// the seed's AC table 1 into a DC table 3) decoded through uninitialised tables: UBSan "index -916
+// out of bounds for type 'stbi_uc[256]'", a read anywhere. Here: DC table 0 is defined, the scan
+// asks for AC table 1.
+const char kJpegUndefinedAcTable[] =
+    "\xff\xd8"
+    "\xff\xc0\x00\x0b\x08\x00\x1c\x00\x1c\x01\x01\x11\x00"  // SOF0 28x28 grey
+    "\xff\xc4\x00\x14\x00" "\x01\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00" "\x00"
+    "\xff\xda\x00\x08\x01\x01\x01\x00\x3f\x00" "\x12\x34\x56\x78\x9a\xbc\xde\xf0\x12\x34"
+    "\xff\xd9";
 
 TEST(FuzzRegressions, HostileImageHeadersAreRefusedBeforeStbActsOnThem) {
   struct Case {
@@ -329,6 +344,8 @@ TEST(FuzzRegressions, HostileImageHeadersAreRefusedBeforeStbActsOnThem) {
       {"huge-canvas.gif", bytes_of(kGifHugeCanvas, sizeof kGifHugeCanvas - 1),
        "image is 16384x16384 = 268435456 pixels, more than the limit of 33554432"},
       {"short-scan.jpg", bytes_of(kJpegScanTooShort, sizeof kJpegScanTooShort - 1), "truncated JPEG (5792x5792)"},
+      {"undefined-ac-table.jpg", bytes_of(kJpegUndefinedAcTable, sizeof kJpegUndefinedAcTable - 1),
+       "corrupt JPEG (a scan uses a Huffman table that no DHT segment defines)"},
       {"negative-compression.bmp", bytes_of(kBmpNegativeCompression, sizeof kBmpNegativeCompression - 1),
        "truncated BMP (6913x1820)"},
   };
