@@ -5,7 +5,12 @@
 // logits), dact[i] its gradient. Each conv layer keeps its im2col buffer from forward for the weight
 // gradient; pre/dpre and dcol are workspaces shared by all conv layers.
 #include <algorithm>
+#include <cstdint>
+#include <cstdio>
 #include <cstring>
+#include <fstream>
+#include <new>
+#include <string>
 #include <utility>
 
 #include "backend.h"
@@ -34,6 +39,7 @@ class CpuBackend final : public Backend {
   std::optional<NumericFault> numeric_fault() override { return numeric_fault_from(model_, fault_); }
 
  private:
+  void allocate();
   std::vector<float>& arena(Arena which);
   const std::vector<float>& arena(Arena which) const { return const_cast<CpuBackend*>(this)->arena(which); }
   void load_batch(int set, const int32_t* indices, int count);
@@ -58,35 +64,84 @@ class CpuBackend final : public Backend {
   DeviceFault fault_ = no_device_fault();
 };
 
+// Host memory this machine can still give (MemAvailable), or SIZE_MAX when /proc does not say.
+size_t host_memory_available() {
+  std::ifstream in("/proc/meminfo");
+  std::string key;
+  size_t kib = 0;
+  std::string unit;
+  while (in >> key >> kib >> unit)
+    if (key == "MemAvailable:") return kib * 1024;
+  return SIZE_MAX;
+}
+
+// Refuses a batch whose buffers cannot fit in host memory BEFORE touching them: with overcommit the
+// allocation itself would succeed and the kernel's OOM killer end the run without a word.
+void check_host_memory(size_t bytes, int batch) {
+  const size_t available = host_memory_available();
+  auto gib = [](size_t b) {
+    char text[32];
+    std::snprintf(text, sizeof text, "%.1f GiB", static_cast<double>(b) / (1ull << 30));
+    return std::string(text);
+  };
+  if (bytes > available)
+    throw ResourceError("out of host memory: the CPU backend needs " + gib(bytes) + " for batches of " +
+                        std::to_string(batch) + " (activations and workspace), " + gib(available) +
+                        " available; use a smaller --batch-size");
+}
+
 CpuBackend::CpuBackend(const Model& model, const BackendConfig& config)
     : model_(model), config_(config), params_(init_params(model, config.seed)) {
-  const size_t n = static_cast<size_t>(config.max_batch);
+  try {
+    allocate();
+  } catch (const std::bad_alloc&) {  // an address-space limit (ulimit -v) rather than overcommit
+    throw ResourceError("out of host memory: cannot allocate the CPU backend's buffers for batches of " +
+                        std::to_string(config.max_batch) + "; use a smaller --batch-size");
+  }
+}
+
+// Sizes every buffer for max_batch samples, checks the total against free host memory, then
+// allocates: act/dact per layer, col per conv layer, argmax per pool layer, shared pre and dcol.
+void CpuBackend::allocate() {
+  const Model& model = model_;
+  const size_t n = static_cast<size_t>(config_.max_batch);
+  const size_t layers = model.layers.size();
+  std::vector<size_t> act(layers + 1), col(layers, 0), argmax(layers, 0);
+  act[0] = n * model.layers[0].in.size();
+  size_t pre = 0, dcol = 0, floats = 2 * act[0] + 3 * model.arena_size;
+  for (size_t i = 0; i < layers; ++i) {
+    const Layer& l = model.layers[i];
+    act[i + 1] = n * l.out.size();
+    if (l.spec.kind == LayerKind::Conv) {
+      size_t rows = static_cast<size_t>(l.in.c) * l.spec.kernel * l.spec.kernel;
+      size_t cols = n * l.out.h * l.out.w;
+      col[i] = rows * cols;
+      dcol = std::max(dcol, rows * cols);
+      pre = std::max(pre, static_cast<size_t>(l.out.c) * cols);
+    } else if (l.spec.kind == LayerKind::Pool) {
+      argmax[i] = n * l.out.size();
+    }
+    floats += 2 * act[i + 1] + col[i] + argmax[i];
+  }
+  floats += pre + dcol;
+  check_host_memory(floats * sizeof(float) + 5 * n, config_.max_batch);
+
   grads_.assign(model.arena_size, 0.0f);
   opt_m_.assign(model.arena_size, 0.0f);
   opt_v_.assign(model.arena_size, 0.0f);
   batch_index_.resize(n);
   labels_.resize(n);
-  const size_t layers = model.layers.size();
   act_.resize(layers + 1);
   dact_.resize(layers + 1);
   col_.resize(layers);
   argmax_.resize(layers);
-  act_[0].resize(n * model.layers[0].in.size());
-  dact_[0].resize(act_[0].size());
-  size_t pre = 0, dcol = 0;
+  for (size_t i = 0; i <= layers; ++i) {
+    act_[i].resize(act[i]);
+    dact_[i].resize(act[i]);
+  }
   for (size_t i = 0; i < layers; ++i) {
-    const Layer& l = model.layers[i];
-    act_[i + 1].resize(n * l.out.size());
-    dact_[i + 1].resize(n * l.out.size());
-    if (l.spec.kind == LayerKind::Conv) {
-      size_t rows = static_cast<size_t>(l.in.c) * l.spec.kernel * l.spec.kernel;
-      size_t cols = n * l.out.h * l.out.w;
-      col_[i].resize(rows * cols);
-      dcol = std::max(dcol, rows * cols);
-      pre = std::max(pre, static_cast<size_t>(l.out.c) * cols);
-    } else if (l.spec.kind == LayerKind::Pool) {
-      argmax_[i].resize(n * l.out.size());
-    }
+    col_[i].resize(col[i]);
+    argmax_[i].resize(argmax[i]);
   }
   pre_.resize(pre);
   dcol_.resize(dcol);

@@ -1,5 +1,6 @@
 // convnet: entry point. Every failure a user can cause ends here as ONE line on stderr,
-// "convnet: error: <what>", and a non-zero exit code (2 usage/input, 3 numeric, 1 internal).
+// "convnet: error: <what>", and a non-zero exit code (2 usage/input/out of memory, 3 numeric,
+// 1 internal).
 // An interrupted training run returns kExitInterrupted (130) from its command, after its checkpoint.
 #include <cstdio>
 #include <exception>
@@ -26,9 +27,9 @@ int main(int argc, char** argv) {
   } catch (const convnet::NumericError& e) {
     std::fprintf(stderr, "convnet: error: %s\n", e.what());
     return convnet::kExitNumeric;
-  } catch (const std::bad_alloc&) {
-    std::fprintf(stderr, "convnet: error: out of memory\n");
-    return 1;
+  } catch (const std::bad_alloc&) {  // a resource error without a size: still the user's to fix
+    std::fprintf(stderr, "convnet: error: out of host memory\n");
+    return convnet::kExitUsage;
   } catch (const std::exception& e) {
     std::fprintf(stderr, "convnet: internal error: %s\n", e.what());
     return 1;

@@ -2,8 +2,11 @@
 // Used by the CLI tests (error lines, exit codes) that must see the program as a user does.
 #pragma once
 
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
+
+#include <csignal>
 
 #include <cstdio>
 #include <cstdlib>
@@ -41,9 +44,15 @@ inline std::string convnet_binary() {
   return env && *env ? env : CONVNET_BINARY;
 }
 
-// Runs the program with args (no shell), stdout/stderr into temporary files. A run that hangs or
-// takes over two minutes dies by SIGALRM and reports exit_code -1.
-inline ProcessResult run_convnet(const std::vector<std::string>& args) {
+// Resource limits for the child (0: unlimited), to provoke a full disk or exhausted memory.
+struct ChildLimits {
+  rlim_t file_bytes = 0;     // RLIMIT_FSIZE, with SIGXFSZ ignored: a write past it fails with EFBIG
+  rlim_t address_bytes = 0;  // RLIMIT_AS: allocations past it fail (std::bad_alloc, ENOMEM)
+};
+
+// Runs the program with args (no shell), stdout/stderr into temporary files, under `limits`. A run
+// that hangs or takes over two minutes dies by SIGALRM and reports exit_code -1.
+inline ProcessResult run_convnet(const std::vector<std::string>& args, const ChildLimits& limits = {}) {
   char out_path[] = "/tmp/convnet_out_XXXXXX", err_path[] = "/tmp/convnet_err_XXXXXX";
   const int out_fd = mkstemp(out_path), err_fd = mkstemp(err_path);
   std::vector<std::string> argv_s = {convnet_binary()};
@@ -57,6 +66,15 @@ inline ProcessResult run_convnet(const std::vector<std::string>& args) {
   if (pid == 0) {  // child: only async-signal-safe calls until exec
     dup2(out_fd, 1);
     dup2(err_fd, 2);
+    if (limits.file_bytes) {
+      const struct rlimit l = {limits.file_bytes, limits.file_bytes};
+      std::signal(SIGXFSZ, SIG_IGN);  // an ignored signal stays ignored across exec
+      if (setrlimit(RLIMIT_FSIZE, &l) != 0) _exit(126);
+    }
+    if (limits.address_bytes) {
+      const struct rlimit l = {limits.address_bytes, limits.address_bytes};
+      if (setrlimit(RLIMIT_AS, &l) != 0) _exit(126);
+    }
     alarm(120);
     execv(argv[0], argv.data());
     _exit(127);

@@ -258,40 +258,6 @@ TEST(Divergence, AbsurdLearningRateExits3NamingStepLayerTensorAndTheLastGoodChec
       << "the same run diverges at the same step";
 }
 
-// run_convnet with files limited to `bytes` (RLIMIT_FSIZE) and SIGXFSZ ignored, so that a write past
-// the limit fails with EFBIG, as on a full disk, instead of killing the process.
-ProcessResult run_convnet_fsize(const std::vector<std::string>& args, rlim_t bytes) {
-  char out_path[] = "/tmp/convnet_out_XXXXXX", err_path[] = "/tmp/convnet_err_XXXXXX";
-  const int out_fd = mkstemp(out_path), err_fd = mkstemp(err_path);
-  std::vector<std::string> argv_s = {convnet_binary()};
-  argv_s.insert(argv_s.end(), args.begin(), args.end());
-  std::vector<char*> argv;
-  for (std::string& a : argv_s) argv.push_back(a.data());
-  argv.push_back(nullptr);
-  std::fflush(nullptr);
-  ProcessResult r;
-  const pid_t pid = fork();
-  if (pid == 0) {  // child: only async-signal-safe calls until exec
-    dup2(out_fd, 1);
-    dup2(err_fd, 2);
-    const struct rlimit limit = {bytes, bytes};
-    signal(SIGXFSZ, SIG_IGN);  // an ignored signal stays ignored across exec
-    if (setrlimit(RLIMIT_FSIZE, &limit) != 0) _exit(126);
-    alarm(120);
-    execv(argv[0], argv.data());
-    _exit(127);
-  }
-  int status = 0;
-  if (pid > 0 && waitpid(pid, &status, 0) == pid && WIFEXITED(status)) r.exit_code = WEXITSTATUS(status);
-  close(out_fd);
-  close(err_fd);
-  r.out = slurp(out_path);
-  r.err = slurp(err_path);
-  unlink(out_path);
-  unlink(err_path);
-  return r;
-}
-
 // A checkpoint of ~83 KB: 6,810 parameters and Adam's two moments.
 const std::vector<std::string> kSmall = {"--arch", "conv4-pool-flatten-dense10", "--batch-size", "100"};
 
@@ -315,7 +281,7 @@ TEST(CheckpointDisk, FileSizeLimitKeepsThePreviousCheckpoint) {
   ASSERT_GT(before.size(), 64u * 1024);
 
   // The resumed run trains epoch 2, then cannot write its checkpoint past 32 KiB.
-  const ProcessResult r = run_convnet_fsize(t.train({"--resume", ckpt, "--epochs", "2"}), 32 * 1024);
+  const ProcessResult r = run_convnet(t.train({"--resume", ckpt, "--epochs", "2"}), ChildLimits{32 * 1024, 0});
   expect_full_disk_error(r, ckpt, std::strerror(EFBIG));
   EXPECT_NE(r.out.find("Epoch 2/2"), std::string::npos) << r.out;
   EXPECT_EQ(bytes_of(ckpt), before) << "the previous checkpoint changed";
@@ -401,6 +367,40 @@ TEST(CheckpointDisk, UnwritableDestinationsAreUsageErrorsBeforeTraining) {
   EXPECT_EQ(r.exit_code, 2) << r.err;
   EXPECT_NE(error_line(r).find("is not a directory"), std::string::npos) << r.err;
   EXPECT_EQ(bytes_of(ckpt), before);
+}
+
+// Out of host memory: a batch whose buffers cannot fit is refused before anything is touched (with
+// overcommit the allocation would succeed and the OOM killer end the run without a word), and an
+// allocation refused by an address-space limit is reported too; both one line, exit 2.
+TEST(HostMemory, ABatchLargerThanMemoryIsRefusedBeforeAllocating) {
+  Folder t;
+  ASSERT_TRUE(t.ok());
+  // ~11 MB of activations per sample: 65536 of them need ~700 GiB.
+  const ProcessResult r = run_convnet(t.train({"--arch", "conv2048-flatten-dense10", "--batch-size", "65536"}));
+  ASSERT_EQ(r.exit_code, 2) << r.out << r.err;
+  const std::string line = error_line(r);
+  EXPECT_EQ(line.rfind("convnet: error: out of host memory: the CPU backend needs ", 0), 0u) << line;
+  EXPECT_NE(line.find(" for batches of 65536 "), std::string::npos) << line;
+  EXPECT_TRUE(ends_with(line, "; use a smaller --batch-size")) << line;
+  EXPECT_EQ(r.out.find("Epoch 1/"), std::string::npos) << r.out;
+}
+
+TEST(HostMemory, AnAddressSpaceLimitGivesOneLineAndExit2) {
+#if defined(__SANITIZE_ADDRESS__)
+  GTEST_SKIP() << "AddressSanitizer reserves terabytes of address space: RLIMIT_AS cannot apply to its build";
+#else
+  Folder t;
+  ASSERT_TRUE(t.ok());
+  // The seed net at batch 16384 needs ~4.5 GiB of buffers: over a 2 GiB address space, under any
+  // machine's free memory that can run this suite.
+  ChildLimits limits;
+  limits.address_bytes = rlim_t{2} << 30;
+  const ProcessResult r = run_convnet(t.train({"--batch-size", "16384"}), limits);
+  ASSERT_EQ(r.exit_code, 2) << r.out << r.err;
+  const std::string line = error_line(r);
+  EXPECT_EQ(line.rfind("convnet: error: out of host memory", 0), 0u) << line;
+  EXPECT_EQ(r.out.find("Epoch 1/"), std::string::npos) << r.out;
+#endif
 }
 
 }  // namespace
