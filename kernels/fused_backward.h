@@ -1,10 +1,11 @@
-// Launchers of the fused backward pass (issue #6), in plain C++.
+// Launchers of the fused backward pass and the one-launch optimiser step (issue #6), in plain C++.
 //
 // The backward pass of the seed network conv32-pool-conv64-pool-conv64-pool-flatten-dropout0.6-dense10
 // becomes, after the head (kernels/fused_forward.h: dropout + dense + softmax-CE + their gradients + dh):
 //   conv_epilogue_backward (conv3, from dh)   GEMM dW3   GEMM dcol3
 //   conv_epilogue_backward (conv2, from dcol3) GEMM dW2  GEMM dcol2
 //   conv_input_backward    (conv1, from dcol2)           one launch, dW1 and db1 included
+//   adam_step / sgd_step                                 finite check + update + step advance
 // The per-layer kernels of kernels/kernels.h stay: they are the path for architectures this plan does
 // not cover.
 //
@@ -20,7 +21,7 @@
 //
 // Scratch: the conv launchers reduce the bias (and weight) gradients deterministically through
 // per-block partial sums in `scratch`; the last block to finish sums them in a fixed order. The first
-// 16 bytes of every scratch are a header (a completion counter) that must
+// 16 bytes of every scratch are a header (a completion counter, the optimiser's fault slot) that must
 // be ZERO before the first launch (cudaMemset once, e.g. with the rest of the workspace); every launch
 // leaves it zero again, so launches stay replayable in a CUDA Graph, and launches serialised on one
 // stream may share one scratch region sized for the largest of them. Scratch must be 16-byte aligned.
@@ -38,7 +39,7 @@ namespace convnet {
 // The first 16 bytes of every fused kernel's scratch: zero before the first launch, zero again after
 // every launch (the block that finishes a launch last resets them).
 struct ScratchHeader {
-  unsigned long long slot;  // reserved for the optimiser step
+  unsigned long long slot;  // adam_step/sgd_step: ~(smallest non-finite gradient key) of the launch, 0 = none
   unsigned int ticket;      // blocks of the running launch that have finished
   unsigned int pad;
 };
@@ -77,5 +78,18 @@ void conv_input_backward_gpu(const float* x, const BlockOutputGrad& grad, const 
                              float* dw, float* db, int H, int W, int K, const ConvBlockShape& shape, void* scratch,
                              cudaStream_t stream);
 size_t conv_input_backward_scratch_bytes(int OC, int K);
+
+// ---- the optimiser step (fused_optimizer.cu) -------------------------------------------------------
+// One launch doing finite_check_gpu + adam_update_gpu (resp. sgd_update_gpu) + step_advance_gpu over
+// the flat arenas: the update with t = step->step + 1 (Adam), the divergence record into *fault as
+// finite_check_gpu writes it (loss: the training DeviceMetrics::loss_sum), then step->step += 1 and
+// step->cursor += batch. Arguments as the three launches they replace; n == 0 still records and advances.
+void adam_step_gpu(float* p, const float* g, float* m, float* v, size_t n, float lr, float beta1, float beta2,
+                   float eps, const double* loss, DeviceStep* step, DeviceFault* fault, int batch, void* scratch,
+                   cudaStream_t stream);
+void sgd_step_gpu(float* p, const float* g, float* vel, size_t n, float lr, float momentum, bool nesterov,
+                  const double* loss, DeviceStep* step, DeviceFault* fault, int batch, void* scratch,
+                  cudaStream_t stream);
+size_t optimizer_step_scratch_bytes();
 
 }  // namespace convnet

@@ -1,10 +1,15 @@
-// The fused backward kernels (kernels/fused_backward.cu) against compositions of their CPU twins.
+// The fused backward kernels and the one-launch optimiser step (kernels/fused_backward.cu,
+// fused_optimizer.cu) against compositions of their CPU twins.
 //
 // conv_epilogue_backward_gpu: col2im_cpu -> maxpool_backward_cpu -> bias_relu_backward_cpu ->
 //   bias_backward_cpu. dpre EXACT (same bits: a selection and col2im's sum in its order); db reduction
 //   class (double partials added in another order).
 // conv_input_backward_gpu: the same up to the ReLU, then conv_backward_cpu's dw and db (float GEMM on
 //   the CPU against double sums on the device): reduction class.
+// adam_step_gpu / sgd_step_gpu: finite_check_cpu + adam_update_cpu / sgd_update_cpu + the step advance,
+//   several steps: p, m, v, vel elementwise (see test_optimizer.cpp: lr_t's double pow may differ by an
+//   ulp on a GPU), the DeviceFault record, step and cursor exact; and the three launches they replace
+//   (finite_check_gpu, adam/sgd_update_gpu, step_advance_gpu) bit for bit.
 // Forward state: random pre-activations and biases through bias_relu_forward_cpu and
 // maxpool_forward_cpu, so y, argmax and the ReLU mask are what a forward pass keeps (about half the
 // activations are 0). Shapes: the seed network's blocks at batch 128 (conv3 3x3 pool -> 1x1 from dh
@@ -16,9 +21,13 @@
 // scratch is left reusable), each launcher call is one launch, bad shapes are refused.
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <cstdint>
+#include <cstring>
+#include <limits>
 #include <stdexcept>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "cpu_layers.h"
@@ -26,7 +35,9 @@
 #include "device_array.h"
 #include "fused_backward.h"
 #include "kernel_test.h"
+#include "kernels.h"
 #include "launch.h"
+#include "model.h"
 #include "test_util.h"
 
 namespace {
@@ -35,6 +46,9 @@ using namespace convnet;
 using namespace convnet::test;
 
 class FusedBackwardKernel : public KernelTest {};
+
+constexpr float kNaN = std::numeric_limits<float>::quiet_NaN();
+constexpr float kInf = std::numeric_limits<float>::infinity();
 
 // ---- conv blocks ---------------------------------------------------------------------------------
 
@@ -301,6 +315,260 @@ TEST_F(FusedBackwardKernel, ConvLaunchersRefuseBadShapes) {
                                        ConvBlockShape{1, 2, 5, 4, false}, scratch.get(), nullptr),
                std::invalid_argument);  // OH != H - K + 1
   EXPECT_EQ(kernel_launch_count(), before);
+}
+
+// ---- the optimiser step -----------------------------------------------------------------------------
+
+struct OptCase {
+  std::string name;
+  size_t n;
+  bool adam;
+  float lr, beta1, beta2, eps;  // Adam
+  float momentum;               // SGD
+  bool nesterov;
+  int64_t start_step;
+};
+OptCase adam_case(std::string name, size_t n, float lr, int64_t start) {
+  return {std::move(name), n, true, lr, 0.9f, 0.999f, 1e-7f, 0.0f, false, start};
+}
+OptCase sgd_case(std::string name, size_t n, float lr, float momentum, bool nesterov, int64_t start) {
+  return {std::move(name), n, false, lr, 0.0f, 0.0f, 0.0f, momentum, nesterov, start};
+}
+
+// One step's gradients get these (index, value) pairs; the loss accumulator holds `loss`. With
+// clear_record, the host resets the record to "no fault" before the step.
+struct StepPlan {
+  std::vector<std::pair<size_t, float>> bad;
+  double loss;
+  bool clear_record = false;
+};
+
+constexpr int kBatch = 128;
+constexpr int32_t kCursor0 = 256;
+
+// Host state of the CPU twin, and the state's device copies for one implementation.
+struct OptState {
+  std::vector<float> p, m, v;  // v unused by SGD (m is its velocity)
+  DeviceStep step;
+  DeviceFault fault;
+};
+struct DeviceOpt {
+  DeviceArray<float> p, m, v;
+  DeviceArray<DeviceStep> step;
+  DeviceArray<DeviceFault> fault;
+  explicit DeviceOpt(const OptState& s)
+      : p(s.p), m(s.m), v(s.v), step(std::vector<DeviceStep>{s.step}), fault(std::vector<DeviceFault>{s.fault}) {}
+  OptState download() const {
+    return {p.download(), m.download(), v.download(), step.download()[0], fault.download()[0]};
+  }
+};
+
+void cpu_step(const OptCase& c, const std::vector<float>& g, double loss, OptState& s) {
+  finite_check_cpu(g.data(), c.n, &loss, s.step.step, &s.fault);
+  if (c.adam)
+    adam_update_cpu(s.p.data(), g.data(), s.m.data(), s.v.data(), c.n, c.lr, c.beta1, c.beta2, c.eps, s.step.step + 1);
+  else
+    sgd_update_cpu(s.p.data(), g.data(), s.m.data(), c.n, c.lr, c.momentum, c.nesterov);
+  s.step.step += 1;
+  s.step.cursor += kBatch;
+}
+
+void fused_step(const OptCase& c, const DeviceArray<float>& g, const DeviceArray<double>& loss, DeviceOpt& d,
+                DeviceArray<unsigned char>& scratch) {
+  if (c.adam)
+    adam_step_gpu(d.p.get(), g.get(), d.m.get(), d.v.get(), c.n, c.lr, c.beta1, c.beta2, c.eps, loss.get(),
+                  d.step.get(), d.fault.get(), kBatch, scratch.get(), nullptr);
+  else
+    sgd_step_gpu(d.p.get(), g.get(), d.m.get(), c.n, c.lr, c.momentum, c.nesterov, loss.get(), d.step.get(),
+                 d.fault.get(), kBatch, scratch.get(), nullptr);
+}
+
+// Today's three launches, for a bit-for-bit comparison.
+void three_launch_step(const OptCase& c, const DeviceArray<float>& g, const DeviceArray<double>& loss, DeviceOpt& d) {
+  finite_check_gpu(g.get(), c.n, loss.get(), d.step.get(), d.fault.get(), nullptr);
+  if (c.adam)
+    adam_update_gpu(d.p.get(), g.get(), d.m.get(), d.v.get(), c.n, c.lr, c.beta1, c.beta2, c.eps, d.step.get(),
+                    nullptr);
+  else
+    sgd_update_gpu(d.p.get(), g.get(), d.m.get(), c.n, c.lr, c.momentum, c.nesterov, nullptr);
+  step_advance_gpu(d.step.get(), kBatch, nullptr);
+}
+
+void expect_same_record(const DeviceFault& ref, const DeviceFault& got, const std::string& what) {
+  EXPECT_EQ(ref.step, got.step) << what;
+  EXPECT_EQ(ref.grad, got.grad) << what << ": index " << (ref.grad >> 1) << " vs " << (got.grad >> 1);
+  EXPECT_EQ(ref.loss, got.loss) << what;
+}
+
+// Within `tol` where both are numbers, NaN exactly where the reference has NaN.
+void expect_close_or_both_nan(std::vector<float> ref, std::vector<float> got, Tol tol, const std::string& what) {
+  ASSERT_EQ(ref.size(), got.size()) << what;
+  for (size_t i = 0; i < ref.size(); ++i) {
+    if (std::isnan(ref[i]) != std::isnan(got[i])) {
+      ADD_FAILURE() << what << ": element " << i << " is " << got[i] << ", reference " << ref[i];
+      return;
+    }
+    if (std::isnan(ref[i])) ref[i] = got[i] = 0.0f;
+  }
+  expect_close(ref, got, tol, what);
+}
+
+void expect_same_bits(const std::vector<float>& ref, const std::vector<float>& got, const std::string& what) {
+  ASSERT_EQ(ref.size(), got.size()) << what;
+  for (size_t i = 0; i < ref.size(); ++i)
+    if (std::memcmp(&ref[i], &got[i], sizeof(float)) != 0) {
+      ADD_FAILURE() << what << ": element " << i << " is " << got[i] << ", three-launch path " << ref[i];
+      return;
+    }
+}
+
+// The fused step against the CPU twin (elementwise; record, step and cursor exact) and against the
+// three launches it replaces (bit for bit), step after step; returns the final record.
+DeviceFault check_optimizer(const OptCase& c, const std::vector<StepPlan>& plan, const DeviceFault& fault0,
+                            uint64_t seed) {
+  SCOPED_TRACE(c.name + " (n=" + std::to_string(c.n) + ")");
+  const size_t len = std::max<size_t>(c.n, 1);  // device arrays of n = 0 hold one untouched element
+  OptState cpu{random_vector<float>(len, seed, -0.5, 0.5), std::vector<float>(len, 0.0f), std::vector<float>(len, 0.0f),
+               DeviceStep{c.start_step, kCursor0, 0}, fault0};
+  DeviceOpt fused(cpu), three(cpu);
+  DeviceArray<float> g(len);
+  DeviceArray<double> loss(1);
+  DeviceArray<unsigned char> scratch = fresh_scratch(optimizer_step_scratch_bytes());
+  for (size_t s = 0; s < plan.size(); ++s) {
+    SCOPED_TRACE("step " + std::to_string(s));
+    std::vector<float> gh = random_vector<float>(len, seed, -1.0, 1.0, 10 + s);
+    for (const auto& [i, v] : plan[s].bad) gh[i] = v;
+    if (plan[s].clear_record) {
+      cpu.fault = no_device_fault();
+      fused.fault.upload({cpu.fault});
+      three.fault.upload({cpu.fault});
+    }
+    cpu_step(c, gh, plan[s].loss, cpu);
+    g.upload(gh);
+    loss.upload({plan[s].loss});
+    fused_step(c, g, loss, fused, scratch);
+    three_launch_step(c, g, loss, three);
+    CUDA_CHECK(cudaDeviceSynchronize());
+    const OptState got = fused.download(), ref3 = three.download();
+    expect_close_or_both_nan(cpu.p, got.p, kElementwise, "p");
+    expect_close_or_both_nan(cpu.m, got.m, kElementwise, c.adam ? "m" : "velocity");
+    if (c.adam) expect_close_or_both_nan(cpu.v, got.v, kElementwise, "v");
+    EXPECT_EQ(got.step.step, cpu.step.step);
+    EXPECT_EQ(got.step.cursor, cpu.step.cursor);
+    expect_same_record(cpu.fault, got.fault, "record vs the CPU");
+    expect_same_bits(ref3.p, got.p, "p");
+    expect_same_bits(ref3.m, got.m, "m");
+    expect_same_bits(ref3.v, got.v, "v");
+    expect_same_record(ref3.fault, got.fault, "record vs the three launches");
+    if (::testing::Test::HasFailure()) break;
+  }
+  return cpu.fault;
+}
+
+const std::vector<StepPlan> kClean = {{{}, 2.3}, {{}, 2.2}, {{}, 2.1}, {{}, 2.0}};
+
+TEST_F(FusedBackwardKernel, AdamStepMatchesCpuOverSeveralSteps) {
+  const uint64_t seed = test_seed(76);
+  CONVNET_SEED_TRACE(seed);
+  const size_t arena = build_model("seed").arena_size;
+  for (const OptCase& c :
+       {adam_case("seed arena", arena, 1e-3f, 0), adam_case("n=1", 1, 1e-2f, 0),
+        adam_case("n=257, from device step 41", 257, 5e-2f, 41), adam_case("n=4099", 4099, 1e-3f, 3)})
+    EXPECT_EQ(check_optimizer(c, kClean, no_device_fault(), seed).step, kNoFaultStep);
+}
+
+TEST_F(FusedBackwardKernel, SgdStepMatchesCpuOverSeveralSteps) {
+  const uint64_t seed = test_seed(77);
+  CONVNET_SEED_TRACE(seed);
+  const size_t arena = build_model("seed").arena_size;
+  for (const OptCase& c : {sgd_case("seed arena, momentum", arena, 0.01f, 0.9f, false, 0),
+                           sgd_case("seed arena, Nesterov", arena, 0.01f, 0.9f, true, 5),
+                           sgd_case("plain, n=1001", 1001, 0.05f, 0.0f, false, 0)})
+    check_optimizer(c, kClean, no_device_fault(), seed);
+}
+
+// A NaN and an Inf gradient in one step: the smaller index is recorded with the step; a later step with
+// a smaller bad index and an Inf loss changes nothing. Then a loss that goes Inf with finite gradients.
+TEST_F(FusedBackwardKernel, OptimizerStepRecordsTheFirstFault) {
+  const uint64_t seed = test_seed(78);
+  CONVNET_SEED_TRACE(seed);
+  const double inf = std::numeric_limits<double>::infinity();
+  const std::vector<StepPlan> grads = {{{}, 2.3}, {{{900, kInf}, {700, kNaN}}, 2.1}, {{{3, kInf}}, inf}, {{}, 2.0}};
+  const std::vector<StepPlan> loss = {{{}, inf}, {{{0, kNaN}}, 2.0}, {{}, 2.0}};
+  for (unsigned cap : {kDefaultGridCap, 3u}) {
+    ScopedGridCap grid(cap);
+    SCOPED_TRACE("grid cap " + std::to_string(cap));
+    const DeviceFault a =
+        check_optimizer(adam_case("adam, NaN at 700", 1001, 1e-2f, 7), grads, no_device_fault(), seed);
+    EXPECT_EQ(a.step, 8);
+    EXPECT_EQ(a.grad, 700u << 1);
+    EXPECT_EQ(a.loss, kValueFinite);
+    const DeviceFault s = check_optimizer(sgd_case("sgd, Inf at 900", 1001, 0.01f, 0.9f, true, 0),
+                                          {{{{900, kInf}, {999, kNaN}}, 2.0}}, no_device_fault(), seed);
+    EXPECT_EQ(s.step, 0);
+    EXPECT_EQ(s.grad, (900u << 1) | 1u);
+    const DeviceFault l =
+        check_optimizer(sgd_case("sgd, Inf loss", 300, 0.01f, 0.0f, false, 4), loss, no_device_fault(), seed);
+    EXPECT_EQ(l.step, 4);
+    EXPECT_EQ(l.grad, kNoFaultGrad);
+    EXPECT_EQ(l.loss, kValueInf);
+  }
+}
+
+// A record from before this run is kept; one from a later step (the step counter set back) is merged
+// as finite_check does. n = 0 still records the loss and advances the step.
+TEST_F(FusedBackwardKernel, OptimizerStepKeepsAnEarlierRecord) {
+  const uint64_t seed = test_seed(79);
+  CONVNET_SEED_TRACE(seed);
+  const double nan = std::numeric_limits<double>::quiet_NaN();
+  const DeviceFault earlier{2, 10u << 1, kValueFinite, 0};
+  const DeviceFault kept =
+      check_optimizer(adam_case("earlier record", 513, 1e-2f, 5), {{{{300, kNaN}}, nan}, {{}, 2.0}}, earlier, seed);
+  expect_same_record(earlier, kept, "earlier record");
+  const DeviceFault later{100, 5000u << 1, kValueFinite, 0};
+  const DeviceFault merged =
+      check_optimizer(adam_case("later record", 8000, 1e-2f, 5), {{{{7000, kNaN}}, 2.0}}, later, seed);
+  EXPECT_EQ(merged.step, 5);
+  EXPECT_EQ(merged.grad, 5000u << 1);
+  const DeviceFault empty =
+      check_optimizer(sgd_case("n=0", 0, 0.01f, 0.9f, false, 9), {{{}, nan}, {{}, 1.0}}, no_device_fault(), seed);
+  EXPECT_EQ(empty.step, 9);
+  EXPECT_EQ(empty.loss, kValueNaN);
+}
+
+// The fault slot of the scratch is back to "none" after a faulty step: once the record is cleared, a
+// clean step records nothing.
+TEST_F(FusedBackwardKernel, OptimizerStepLeavesNoStaleFault) {
+  const uint64_t seed = test_seed(80);
+  CONVNET_SEED_TRACE(seed);
+  const std::vector<StepPlan> plan = {{{{700, kNaN}}, 2.0}, {{}, 2.0, true}, {{{40, kInf}}, 2.0, true}};
+  const DeviceFault last =
+      check_optimizer(adam_case("fault, clear, clean, clear, fault", 1001, 1e-2f, 0), plan, no_device_fault(), seed);
+  EXPECT_EQ(last.step, 2);
+  EXPECT_EQ(last.grad, (40u << 1) | 1u);
+}
+
+TEST_F(FusedBackwardKernel, OptimizerStepIsOneLaunch) {
+  const size_t n = 70000;
+  DeviceArray<float> p(n), g(n), m(n), v(n);
+  for (auto* a : {&p, &g, &m, &v}) CUDA_CHECK(cudaMemset(a->get(), 0, n * sizeof(float)));
+  DeviceArray<double> loss(std::vector<double>{1.0});
+  DeviceArray<DeviceStep> step(std::vector<DeviceStep>{DeviceStep{0, 0, 0}});
+  DeviceArray<DeviceFault> fault(std::vector<DeviceFault>{no_device_fault()});
+  DeviceArray<unsigned char> scratch = fresh_scratch(optimizer_step_scratch_bytes());
+  for (size_t count : {n, size_t(0)}) {
+    uint64_t before = kernel_launch_count();
+    adam_step_gpu(p.get(), g.get(), m.get(), v.get(), count, 1e-3f, 0.9f, 0.999f, 1e-7f, loss.get(), step.get(),
+                  fault.get(), kBatch, scratch.get(), nullptr);
+    EXPECT_EQ(kernel_launch_count(), before + 1);
+    before = kernel_launch_count();
+    sgd_step_gpu(p.get(), g.get(), m.get(), count, 0.01f, 0.9f, true, loss.get(), step.get(), fault.get(), kBatch,
+                 scratch.get(), nullptr);
+    EXPECT_EQ(kernel_launch_count(), before + 1);
+  }
+  CUDA_CHECK(cudaDeviceSynchronize());
+  EXPECT_EQ(step.download()[0].step, 4);
+  EXPECT_EQ(step.download()[0].cursor, 4 * kBatch);
 }
 
 }  // namespace
