@@ -43,13 +43,13 @@ std::unique_ptr<Backend> make(const test::ResumeCase& c, bool graphs) {
 
 struct Outcome {
   test::RunResult run;
-  Metrics test_metrics;
+  Metrics test_metrics, test_again;
   std::vector<float> test_probs;
   uint64_t captures = 0, launches = 0;
 };
 
 // Trains the case for its epochs, then evaluates the test set (another image set, same batch
-// counts) with probabilities.
+// counts) with probabilities, and again without (the validation's shapes, on another set).
 Outcome train_and_test(const test::ResumeCase& c, bool graphs) {
   const Dataset data = test::bar_dataset(c.train_images, 16, c.seed);
   auto backend = make(c, graphs);
@@ -59,6 +59,8 @@ Outcome train_and_test(const test::ResumeCase& c, bool graphs) {
   const int test_set = backend->add_images(data.test);
   o.test_probs.resize(static_cast<size_t>(data.test.count) * kNumClasses);
   o.test_metrics = evaluate(*backend, test_set, 0, data.test.count, c.batch, o.test_probs.data());
+  o.test_again = evaluate(*backend, test_set, 0, data.test.count, c.batch);
+  EXPECT_EQ(o.test_again.loss_sum, o.test_metrics.loss_sum);
   o.captures = gpu_graph_captures() - captures;
   o.launches = kernel_launch_count() - launches;
   EXPECT_EQ(backend->describe().find("CUDA graphs") != std::string::npos, graphs) << backend->describe();
@@ -76,6 +78,8 @@ void expect_identical(const Outcome& on, const Outcome& off) {
   EXPECT_EQ(on.test_metrics.correct, off.test_metrics.correct);
   EXPECT_EQ(on.test_metrics.count, off.test_metrics.count);
   EXPECT_TRUE(on.test_probs == off.test_probs) << "test probabilities differ";
+  EXPECT_EQ(on.test_again.loss_sum, off.test_again.loss_sum);
+  EXPECT_EQ(on.test_again.correct, off.test_again.correct);
 }
 
 TEST_F(GpuGraphs, OnAndOffAreBitIdenticalOverEpochsWithPartialBatches) {
@@ -86,10 +90,10 @@ TEST_F(GpuGraphs, OnAndOffAreBitIdenticalOverEpochsWithPartialBatches) {
     const Outcome on = train_and_test(c, true);
     expect_identical(on, off);
     EXPECT_EQ(off.captures, 0u);
-    // Training: 12 and 4 samples. Validation (no probabilities): 12 and 4. Test set: 12 and 4, with
-    // probabilities, on another image set. Each shape once, whatever the number of epochs.
-    EXPECT_EQ(on.captures, 6u);
-    // 18 training steps and 12 evaluation batches, of which only the 6 captured ones went through
+    // Training: 12 and 4 samples. Validation (no probabilities): 12 and 4. Test set, another image
+    // set: 12 and 4 with probabilities, 12 and 4 without. Each shape once, whatever the epochs.
+    EXPECT_EQ(on.captures, 8u);
+    // 18 training steps and 10 evaluation batches, of which only the 8 captured ones went through
     // launch(): the rest were replays.
     EXPECT_LT(on.launches * 4, off.launches) << "on " << on.launches << ", off " << off.launches;
   }
