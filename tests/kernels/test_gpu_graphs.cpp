@@ -9,11 +9,14 @@
 #include <gtest/gtest.h>
 
 #include <memory>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
 #include "backend.h"
 #include "cuda_check.h"
+#include "device_array.h"
+#include "gpu_graph.h"
 #include "kernel_test.h"
 #include "launch.h"
 #include "resume_check.h"
@@ -223,6 +226,47 @@ TEST_F(GpuGraphs, SyncLaunchesTurnGraphsOff) {
   std::vector<float> probs(16 * kNumClasses);
   evaluate(*b, set, 0, 16, 16, probs.data());
   EXPECT_EQ(gpu_graph_captures(), captures);
+}
+
+// A step that throws while being captured (a failed check, or a call the capture forbids) reports its
+// own error, leaves no graph behind and the stream out of capture, so the next step can run.
+TEST_F(GpuGraphs, AFailedCaptureLeavesTheStreamUsable) {
+  cudaStream_t stream = nullptr;
+  CUDA_CHECK(cudaStreamCreate(&stream));
+  DeviceArray<int> out(4);
+  StepGraphs graphs;
+  const StepGraphs::Key key = {0, 0, 4, 0};
+  auto status = [stream] {
+    cudaStreamCaptureStatus st = cudaStreamCaptureStatusActive;
+    CUDA_CHECK(cudaStreamIsCapturing(stream, &st));
+    return st;
+  };
+  try {
+    graphs.launch(key, stream, [&] {
+      CUDA_CHECK(cudaMemsetAsync(out.get(), 0, 4 * sizeof(int), stream));
+      throw std::runtime_error("step failed");
+    });
+    ADD_FAILURE() << "no exception";
+  } catch (const std::runtime_error& e) {
+    EXPECT_STREQ(e.what(), "step failed");
+  }
+  EXPECT_EQ(status(), cudaStreamCaptureStatusNone);
+  try {
+    graphs.launch(key, stream, [&] { CUDA_CHECK(cudaStreamSynchronize(stream)); });
+    ADD_FAILURE() << "a synchronisation inside a capture passed";
+  } catch (const std::runtime_error& e) {
+    EXPECT_NE(std::string(e.what()).find("cudaErrorStreamCaptureUnsupported"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("cudaStreamSynchronize"), std::string::npos) << e.what();
+  }
+  EXPECT_EQ(status(), cudaStreamCaptureStatusNone);
+  EXPECT_EQ(graphs.size(), 0u);
+  EXPECT_EQ(cudaGetLastError(), cudaSuccess);
+  graphs.launch(key, stream, [&] { CUDA_CHECK(cudaMemsetAsync(out.get(), 1, 4 * sizeof(int), stream)); });
+  CUDA_CHECK(cudaStreamSynchronize(stream));
+  EXPECT_EQ(graphs.size(), 1u);
+  for (int v : out.download()) EXPECT_EQ(v, 0x01010101);
+  graphs.clear();
+  CUDA_CHECK(cudaStreamDestroy(stream));
 }
 
 #if defined(CONVNET_SIMT)
