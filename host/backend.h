@@ -86,6 +86,10 @@ struct BackendConfig {
   int max_batch = 128;     // activations are sized for this many samples
   OptimizerConfig optimizer;
   bool tf32 = false;       // GPU: let cuBLAS use TF32 tensor cores (default strict FP32)
+  // GPU: capture each training and evaluation step shape once into a CUDA graph and replay it (one
+  // launch per step instead of dozens); off means direct launches. Off anyway with sync launches.
+  // Results are bit-identical either way.
+  bool graphs = true;
 };
 
 // The CPU reference backend (host/cpu_backend.cpp).
@@ -99,5 +103,9 @@ std::unique_ptr<Backend> make_gpu_backend(const Model& model, const BackendConfi
 // launch, so a kernel that faults is reported by name at its launch instead of at a later
 // synchronising call (kernels/cuda_check.h; also CONVNET_SYNC_LAUNCHES=1). Slow; `--sync-launches`.
 void set_gpu_sync_launches(bool on);
+
+// CUDA graphs the GPU backends of this process have captured (same build as make_gpu_backend). Tests
+// read it before and after a run: each step shape is captured once, then replayed.
+uint64_t gpu_graph_captures();
 
 }  // namespace convnet

@@ -9,6 +9,12 @@
 // Divergence: after backward, one finite_check_gpu launch records the first NaN/Inf loss or gradient
 // in a DeviceFault on the device; numeric_fault() reads it where the trainer synchronises anyway.
 //
+// CUDA graphs (BackendConfig::graphs, on by default): because a step is the same launch sequence with
+// the same arguments every time, train_step captures it once per (image set, batch count) into a graph
+// and then replays it with one cudaGraphLaunch; eval_batch likewise. What a capture needs and why the
+// backend's calls are legal in one: host/gpu_graph.h. Why each call that writes device state outside a
+// step leaves the graphs valid: the comment above GpuBackend::add_images.
+//
 // The same file is compiled for the real GPU (convnet_gpu) and, with CONVNET_SIMT, against the
 // CUDA-on-CPU simulator and the cuBLAS shim, so the whole backend trains in CI.
 #include <algorithm>
@@ -21,6 +27,7 @@
 #include "errors.h"
 #include "gpu_blas.h"
 #include "gpu_buffer.h"
+#include "gpu_graph.h"
 #include "kernels.h"
 
 namespace convnet {
@@ -51,7 +58,7 @@ class GpuBackend final : public Backend {
   GpuBackend(const Model& model, const BackendConfig& config);
   ~GpuBackend() override;
 
-  std::string describe() const override { return description_; }
+  std::string describe() const override { return description_ + (use_graphs() ? ", CUDA graphs" : ""); }
   int add_images(const ImageSet& set) override;
   void set_order(const std::vector<int32_t>& order, int cursor = 0) override;
   void train_step(int set, int begin, int count) override;
@@ -68,6 +75,10 @@ class GpuBackend final : public Backend {
  private:
   void setup();
   void destroy_handles();
+  // Graphs are off with --sync-launches: its synchronisation after every launch is illegal in a capture.
+  bool use_graphs() const { return config_.graphs && !sync_launches(); }
+  void enqueue_train_step(const ResidentSet& r, int count);
+  void enqueue_eval_batch(const ResidentSet& r, int count, bool with_probs);
   void plan_workspace();
   float* arena_ptr(Arena which) const;
   const float* param(int index) const { return index < 0 ? nullptr : params_.get() + model_.params[index].offset; }
@@ -98,6 +109,11 @@ class GpuBackend final : public Backend {
   int32_t* eval_cursor_ = nullptr;
   DeviceMetrics* metrics_ = nullptr;  // [0] training, [1] evaluation
   DeviceFault* fault_ = nullptr;      // the first non-finite loss or gradient (finite_check_gpu)
+  void* blas_workspace_ = nullptr;    // cuBLAS's workspace (cublasSetWorkspace), part of workspace_
+  size_t blas_workspace_bytes_ = 0;
+
+  StepGraphs graphs_;                  // captured steps: train (set, count) and eval (set, count, probs)
+  PinnedBuffer<int32_t> eval_first_;   // eval_batch's `first`, read by the (captured) copy to eval_cursor_
 
   int64_t step_ = 0;   // host mirror of step_state_->step
   int32_t cursor_ = 0; // host mirror of step_state_->cursor
@@ -116,6 +132,15 @@ std::string device_description() {
                 p.name, p.multiProcessorCount, static_cast<double>(p.totalGlobalMem) / (1 << 30), p.major, p.minor,
                 driver / 1000, driver % 1000 / 10, runtime / 1000, runtime % 1000 / 10);
   return buf;
+}
+
+// The workspace cuBLAS recommends for cublasSetWorkspace: 32 MiB on Hopper and later, 4 MiB before.
+size_t cublas_workspace_bytes() {
+  int device = 0;
+  CUDA_CHECK(cudaGetDevice(&device));
+  cudaDeviceProp p{};
+  CUDA_CHECK(cudaGetDeviceProperties(&p, device));
+  return size_t{p.major >= 9 ? 32u : 4u} << 20;
 }
 
 GpuBackend::GpuBackend(const Model& model, const BackendConfig& config)
@@ -143,14 +168,22 @@ void GpuBackend::setup() {
   // Strict FP32 unless asked: results then compare tightly with the CPU reference.
   CUBLAS_CHECK(cublasSetMathMode(blas_, config_.tf32 ? CUBLAS_TF32_TENSOR_OP_MATH : CUBLAS_DEFAULT_MATH));
   if (config_.tf32) description_ += ", TF32 GEMMs";
+  blas_workspace_bytes_ = cublas_workspace_bytes();
   plan_workspace();
+  // After cublasSetStream, which resets the workspace to cuBLAS's default pool: with a workspace of its
+  // own the handle never allocates one while a step is being captured (host/gpu_graph.h).
+  CUBLAS_CHECK(cublasSetWorkspace(blas_, blas_workspace_, blas_workspace_bytes_));
+  eval_first_ = PinnedBuffer<int32_t>(1, "evaluation cursor");
   std::vector<float> init = init_params(model_, config_.seed);
   CUDA_CHECK(cudaMemcpy(params_.get(), init.data(), init.size() * sizeof(float), cudaMemcpyHostToDevice));
   CUDA_CHECK(cudaMemset(grads_.get(), 0, grads_.size() * sizeof(float)));
   CUDA_CHECK(cudaMemset(opt_state_.get(), 0, opt_state_.size() * sizeof(float)));
 }
 
-GpuBackend::~GpuBackend() { destroy_handles(); }
+GpuBackend::~GpuBackend() {
+  graphs_.clear();  // before the handles: the graphs refer to buffers and work on the stream
+  destroy_handles();
+}
 
 void GpuBackend::destroy_handles() {
   if (blas_) cublasDestroy(std::exchange(blas_, nullptr));
@@ -189,6 +222,7 @@ void GpuBackend::plan_workspace() {
   const size_t probs_at = c.reserve<float>(n * kNumClasses), labels_at = c.reserve<uint8_t>(n);
   const size_t step_at = c.reserve<DeviceStep>(1), cursor_at = c.reserve<int32_t>(1);
   const size_t metrics_at = c.reserve<DeviceMetrics>(2), fault_at = c.reserve<DeviceFault>(1);
+  const size_t blas_at = c.reserve<unsigned char>(blas_workspace_bytes_);  // 256-byte aligned, as cuBLAS asks
 
   workspace_ = DeviceBuffer<unsigned char>(c.size(), "activations and workspace");
   CUDA_CHECK(cudaMemset(workspace_.get(), 0, c.size()));
@@ -210,6 +244,7 @@ void GpuBackend::plan_workspace() {
   eval_cursor_ = reinterpret_cast<int32_t*>(base + cursor_at);
   metrics_ = reinterpret_cast<DeviceMetrics*>(base + metrics_at);
   fault_ = reinterpret_cast<DeviceFault*>(base + fault_at);
+  blas_workspace_ = base + blas_at;
   const DeviceFault none = no_device_fault();
   CUDA_CHECK(cudaMemcpy(fault_, &none, sizeof none, cudaMemcpyHostToDevice));
 }
@@ -240,6 +275,17 @@ void GpuBackend::set_step(int64_t step) {
   step_ = step;
 }
 
+// The graphs bake in every pointer and scalar of the steps they captured. The calls that write device
+// state outside a step, and why each leaves them valid:
+//   set_arena, set_step, set_train_metrics, take_*_metrics, set_order: they change the CONTENTS of
+//     buffers allocated once (arenas, DeviceStep, DeviceMetrics, the order in indices_), which the
+//     captured kernels read through pointers at every replay; the pointers stay the same.
+//   add_images: a new set gets buffers of its own and, being a new set index, graphs of its own
+//     (ResidentSet's buffers keep their addresses when sets_ grows). But when it has to reallocate
+//     indices_, the order and identity-order pointers of every graph go stale: it drops them all, and
+//     the next step of each shape captures anew.
+//   The optimiser settings, seed and model are fixed for the backend's life. The grid cap (tests'
+//     ScopedGridCap) is read at capture, so a graph keeps the grids of its capture.
 int GpuBackend::add_images(const ImageSet& set) {
   CONVNET_CHECK(set.count > 0, "empty image set");
   ResidentSet r;
@@ -257,6 +303,7 @@ int GpuBackend::add_images(const ImageSet& set) {
     CUDA_CHECK(cudaMemcpy(indices_.get() + set.count, iota.data(), iota.size() * sizeof(int32_t),
                           cudaMemcpyHostToDevice));
     order_size_ = 0;  // a previous order did not survive the reallocation
+    graphs_.clear();  // nor did the pointers the graphs captured
   }
   return static_cast<int>(sets_.size()) - 1;
 }
@@ -361,6 +408,17 @@ void GpuBackend::train_step(int set, int begin, int count) {
   const ResidentSet& r = resident(set);
   CONVNET_CHECK(count > 0 && count <= config_.max_batch, "batch larger than the backend's capacity");
   CONVNET_CHECK(begin == cursor_ && begin + count <= order_size_, "batches must follow the order in sequence");
+  if (use_graphs())
+    graphs_.launch({0, set, count, 0}, stream_, [&] { enqueue_train_step(r, count); });
+  else
+    enqueue_train_step(r, count);
+  cursor_ += count;
+  ++step_;
+}
+
+// The training step as launches on stream_: the same sequence, with the same arguments, every step of
+// `count` samples (the batch position and step count are read from DeviceStep).
+void GpuBackend::enqueue_train_step(const ResidentSet& r, int count) {
   gather_batch_gpu(r.images.get(), r.labels.get(), indices_.get(), &step_state_->cursor, count, act_[0],
                    batch_labels_, stream_);
   forward(count, true, nullptr);
@@ -374,24 +432,34 @@ void GpuBackend::train_step(int set, int begin, int count) {
   else
     sgd_update_gpu(params_.get(), grads_.get(), m, model_.arena_size, o.lr, o.momentum, o.nesterov, stream_);
   step_advance_gpu(step_state_, count, stream_);
-  cursor_ += count;
-  ++step_;
 }
 
 void GpuBackend::eval_batch(int set, int first, int count, float* probs) {
   const ResidentSet& r = resident(set);
   CONVNET_CHECK(count > 0 && count <= config_.max_batch, "batch larger than the backend's capacity");
   CONVNET_CHECK(first >= 0 && first + count <= r.count, "evaluation range outside the image set");
-  CUDA_CHECK(cudaMemcpyAsync(eval_cursor_, &first, sizeof first, cudaMemcpyHostToDevice, stream_));
-  gather_batch_gpu(r.images.get(), r.labels.get(), indices_.get() + index_capacity_, eval_cursor_, count, act_[0],
-                   batch_labels_, stream_);
-  forward(count, false, probs ? probs_ : nullptr);
-  if (probs) {
+  // Read by the batch's first copy when it runs; the previous eval_batch synchronised, so none of its
+  // copies can still be reading the old value.
+  *eval_first_.get() = first;
+  const bool with_probs = probs != nullptr;
+  if (use_graphs())
+    graphs_.launch({1, set, count, with_probs ? 1 : 0}, stream_, [&] { enqueue_eval_batch(r, count, with_probs); });
+  else
+    enqueue_eval_batch(r, count, with_probs);
+  if (probs) {  // into the caller's (pageable) memory: outside the graph
     CUDA_CHECK(cudaMemcpyAsync(probs, probs_, static_cast<size_t>(count) * kNumClasses * sizeof(float),
                                cudaMemcpyDeviceToHost, stream_));
   }
-  // The cursor copy reads `first` from this stack frame: finish before returning.
+  // The probabilities are the caller's once this returns, and eval_first_ is rewritten by the next call.
   CUDA_CHECK(cudaStreamSynchronize(stream_));
+}
+
+// Inference on `count` samples from position *eval_first_ of the identity order, on stream_.
+void GpuBackend::enqueue_eval_batch(const ResidentSet& r, int count, bool with_probs) {
+  CUDA_CHECK(cudaMemcpyAsync(eval_cursor_, eval_first_.get(), sizeof(int32_t), cudaMemcpyHostToDevice, stream_));
+  gather_batch_gpu(r.images.get(), r.labels.get(), indices_.get() + index_capacity_, eval_cursor_, count, act_[0],
+                   batch_labels_, stream_);
+  forward(count, false, with_probs ? probs_ : nullptr);
 }
 
 Metrics GpuBackend::take_metrics(int which) {
@@ -423,6 +491,8 @@ void GpuBackend::set_train_metrics(const Metrics& metrics) {
 }  // namespace
 
 void set_gpu_sync_launches(bool on) { set_sync_launches(on); }
+
+uint64_t gpu_graph_captures() { return step_graph_captures().load(); }
 
 std::unique_ptr<Backend> make_gpu_backend(const Model& model, const BackendConfig& config) {
   if (config.optimizer.kind != "adam" && config.optimizer.kind != "sgd")

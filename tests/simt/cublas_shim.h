@@ -2,6 +2,14 @@
 // exactly as cuBLAS documents them, computed by the CPU BLAS (cblas_sgemm with CblasColMajor).
 // Device pointers are host pointers under the simulator, so the arguments pass straight through.
 // Included only through host/gpu_blas.h when CONVNET_SIMT is defined.
+//
+// Stream capture: a GEMM on a capturing stream is recorded (its arguments, alpha and beta by value,
+// as cuBLAS's host pointer mode reads them at the call) and computed at every cudaGraphLaunch. As the
+// cuBLAS documentation says, cublasSetStream resets the handle to cuBLAS's own workspace pool; a
+// capture with that pool can make cuBLAS allocate inside the capture, so the shim refuses to capture
+// a GEMM (CUBLAS_STATUS_NOT_SUPPORTED) unless cublasSetWorkspace gave the handle a workspace of its
+// own after the last cublasSetStream. Stricter than cuBLAS, on purpose: the backend must not rely on
+// allocations during capture.
 #pragma once
 
 #include "simt.h"
@@ -12,6 +20,8 @@ typedef enum {
   CUBLAS_STATUS_SUCCESS = 0,
   CUBLAS_STATUS_NOT_INITIALIZED = 1,
   CUBLAS_STATUS_INVALID_VALUE = 7,
+  CUBLAS_STATUS_EXECUTION_FAILED = 13,
+  CUBLAS_STATUS_NOT_SUPPORTED = 15,
 } cublasStatus_t;
 
 typedef enum { CUBLAS_OP_N = 0, CUBLAS_OP_T = 1 } cublasOperation_t;
@@ -24,7 +34,11 @@ typedef enum {
 
 cublasStatus_t cublasCreate(cublasHandle_t* handle);
 cublasStatus_t cublasDestroy(cublasHandle_t handle);
+// Also resets the workspace to the library's default pool, as cuBLAS documents.
 cublasStatus_t cublasSetStream(cublasHandle_t handle, cudaStream_t stream);
+// A user-owned device workspace: 256-byte aligned, inside one cudaMalloc allocation (else
+// CUBLAS_STATUS_INVALID_VALUE). The shim's GEMM needs none; it only checks and records it.
+cublasStatus_t cublasSetWorkspace(cublasHandle_t handle, void* workspace, size_t bytes);
 // TF32 has no CPU equivalent: the shim records the mode and computes in FP32 either way.
 cublasStatus_t cublasSetMathMode(cublasHandle_t handle, cublasMath_t mode);
 cublasStatus_t cublasSgemm(cublasHandle_t handle, cublasOperation_t transa, cublasOperation_t transb, int m, int n,

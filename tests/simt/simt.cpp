@@ -186,6 +186,12 @@ struct State {
 
   // Memory.
   std::map<uintptr_t, size_t> allocations;
+  std::map<uintptr_t, size_t> pinned;  // cudaMallocHost
+
+  // Stream capture and graphs.
+  std::vector<CUstream_st*> capturing;  // streams between BeginCapture and EndCapture
+  unsigned long long capture_ids = 0;
+  GraphStats graph_stats;
   std::map<const void*, int> max_dynamic_shared;
   bool timing_note_printed = false;
 };
@@ -744,7 +750,7 @@ struct BlockOrder {
 
 }  // namespace
 
-void run_launch(const LaunchDesc& d, ThreadBody body, void* ctx) {
+cudaError_t run_launch(const LaunchDesc& d, ThreadBody body, void* ctx) {
   State& s = state();
   std::lock_guard<std::recursive_mutex> lock(s.mutex);
   ++s.launches;
@@ -752,7 +758,7 @@ void run_launch(const LaunchDesc& d, ThreadBody body, void* ctx) {
   std::string invalid = validate(d, &code);
   if (!invalid.empty()) {
     set_error(code, "launch of '" + std::string(d.name) + "': " + invalid);
-    return;
+    return code;
   }
   prepare_launch(d, body, ctx);
   s.dyn_shared = std::malloc(d.shmem ? d.shmem : 1);
@@ -767,10 +773,10 @@ void run_launch(const LaunchDesc& d, ThreadBody body, void* ctx) {
   threadIdx = uint3{0, 0, 0};
   blockIdx = uint3{0, 0, 0};
   s.stats.stacks = s.fibers.size();
-  if (s.aborted) {
-    recycle_abandoned();
-    set_error(cudaErrorLaunchFailure, s.fault, true);
-  }
+  if (!s.aborted) return cudaSuccess;
+  recycle_abandoned();
+  set_error(cudaErrorLaunchFailure, s.fault, true);
+  return cudaErrorLaunchFailure;
 }
 
 int block_barrier(int kind, int predicate, const char* file, int line) {
@@ -978,12 +984,17 @@ const char* error_name(cudaError_t e) {
     case cudaErrorNoDevice: return "cudaErrorNoDevice";
     case cudaErrorInvalidDevice: return "cudaErrorInvalidDevice";
     case cudaErrorInvalidResourceHandle: return "cudaErrorInvalidResourceHandle";
+    case cudaErrorIllegalState: return "cudaErrorIllegalState";
     case cudaErrorNotReady: return "cudaErrorNotReady";
     case cudaErrorIllegalAddress: return "cudaErrorIllegalAddress";
     case cudaErrorLaunchOutOfResources: return "cudaErrorLaunchOutOfResources";
     case cudaErrorAssert: return "cudaErrorAssert";
     case cudaErrorLaunchFailure: return "cudaErrorLaunchFailure";
     case cudaErrorNotSupported: return "cudaErrorNotSupported";
+    case cudaErrorStreamCaptureUnsupported: return "cudaErrorStreamCaptureUnsupported";
+    case cudaErrorStreamCaptureInvalidated: return "cudaErrorStreamCaptureInvalidated";
+    case cudaErrorStreamCaptureIsolation: return "cudaErrorStreamCaptureIsolation";
+    case cudaErrorStreamCaptureImplicit: return "cudaErrorStreamCaptureImplicit";
     case cudaErrorUnknown: return "cudaErrorUnknown";
   }
   return "cudaErrorUnknown";
@@ -1002,12 +1013,18 @@ const char* error_text(cudaError_t e) {
     case cudaErrorNoDevice: return "no CUDA-capable device is detected";
     case cudaErrorInvalidDevice: return "invalid device ordinal";
     case cudaErrorInvalidResourceHandle: return "invalid resource handle";
+    case cudaErrorIllegalState: return "the operation cannot be performed in the present state";
     case cudaErrorNotReady: return "device not ready";
     case cudaErrorIllegalAddress: return "an illegal memory access was encountered";
     case cudaErrorLaunchOutOfResources: return "too many resources requested for launch";
     case cudaErrorAssert: return "device-side assert triggered";
     case cudaErrorLaunchFailure: return "unspecified launch failure";
     case cudaErrorNotSupported: return "operation not supported";
+    case cudaErrorStreamCaptureUnsupported: return "operation not permitted when stream is capturing";
+    case cudaErrorStreamCaptureInvalidated: return "operation failed due to a previous error during capture";
+    case cudaErrorStreamCaptureIsolation: return "dependency created on uncaptured work in another stream";
+    case cudaErrorStreamCaptureImplicit:
+      return "operation would make the legacy stream depend on a capturing blocking stream";
     case cudaErrorUnknown: return "unknown error";
   }
   return "unknown error";
@@ -1018,8 +1035,30 @@ cudaError_t pending_fault() { return state().fault_error; }
 
 }  // namespace
 
+// A recorded operation of a stream capture: run at every launch of a graph made from it.
+struct GraphNode {
+  std::string name;
+  std::function<cudaError_t()> run;
+};
+using NodeList = std::vector<std::shared_ptr<const GraphNode>>;
+
 struct CUstream_st {
-  unsigned int flags;
+  unsigned int flags = cudaStreamDefault;
+  // Between cudaStreamBeginCapture and cudaStreamEndCapture: operations are appended to `nodes`.
+  bool capturing = false;
+  bool invalidated = false;    // a forbidden call broke the capture; EndCapture returns no graph
+  std::string invalid_reason;  // that call, for the errors that follow
+  cudaStreamCaptureMode mode = cudaStreamCaptureModeGlobal;
+  unsigned long long capture_id = 0;
+  NodeList nodes;
+};
+// A graph and its executable form hold the same immutable nodes: instantiating copies the list, so
+// destroying (or re-capturing) the graph leaves the executable graph as it was, as on a GPU.
+struct CUgraph_st {
+  NodeList nodes;
+};
+struct CUgraphExec_st {
+  NodeList nodes;
 };
 struct CUevent_st {
   std::chrono::steady_clock::time_point when;
@@ -1027,11 +1066,216 @@ struct CUevent_st {
   unsigned int flags;
 };
 
+namespace {
+
+// ---- Stream capture ----------------------------------------------------------------------------------
+// The rules follow the CUDA Programming Guide ("Prohibited and Unhandled Operations", "Invalidation")
+// and cudaThreadExchangeStreamCaptureMode: synchronising with a capturing stream (or the device that
+// holds it) is invalid; the legacy default stream implicitly depends on every blocking stream, so any
+// use of it while one captures is invalid; cudaMalloc/cudaFree and the like are "potentially unsafe"
+// unless the capture was begun in relaxed mode. An invalid call fails, and it invalidates the captures
+// concerned: they go on until cudaStreamEndCapture, which then returns
+// cudaErrorStreamCaptureInvalidated and no graph. The simulator runs one OS thread at a time and does
+// not tell threads apart, so thread-local mode behaves as global mode.
+
+// The captures a violation concerns: those of one stream, of blocking streams (legacy stream use),
+// those not begun in relaxed mode (potentially unsafe calls), or all (device-wide synchronisation).
+enum class Scope { kStream, kBlocking, kStrict, kAll };
+
+bool concerns(const CUstream_st* capture, Scope scope, const CUstream_st* stream) {
+  switch (scope) {
+    case Scope::kStream: return capture == stream;
+    case Scope::kBlocking: return (capture->flags & cudaStreamNonBlocking) == 0;
+    case Scope::kStrict: return capture->mode != cudaStreamCaptureModeRelaxed;
+    case Scope::kAll: return true;
+  }
+  return true;
+}
+
+bool any_capture(Scope scope) {
+  for (const CUstream_st* c : state().capturing)
+    if (concerns(c, scope, nullptr)) return true;
+  return false;
+}
+
+// Fails `what` with `code` and invalidates the captures in `scope`.
+cudaError_t violate(cudaError_t code, Scope scope, const CUstream_st* stream, const std::string& what) {
+  for (CUstream_st* c : state().capturing) {
+    if (!concerns(c, scope, stream) || c->invalidated) continue;
+    c->invalidated = true;
+    c->invalid_reason = what + " (" + error_name(code) + ")";
+  }
+  return fail(code, what);
+}
+
+// Whether an operation on `stream` runs now (*record false), is recorded into the stream's capture
+// (*record true), or fails (the error is returned).
+cudaError_t gate(cudaStream_t stream, const std::string& what, bool* record) {
+  *record = false;
+  if (stream && stream->capturing) {
+    if (stream->invalidated)
+      return fail(cudaErrorStreamCaptureInvalidated, what + " on a stream whose capture was invalidated by " +
+                                                         stream->invalid_reason);
+    *record = true;
+    return cudaSuccess;
+  }
+  if (!stream && any_capture(Scope::kBlocking))
+    return violate(cudaErrorStreamCaptureImplicit, Scope::kBlocking, nullptr,
+                   what + " on the legacy default stream while a blocking stream captures");
+  return cudaSuccess;
+}
+
+// cudaMalloc, cudaFree, cudaMallocHost, cudaFreeHost: "potentially unsafe" during a capture.
+cudaError_t unsafe_call(const char* what) {
+  if (!any_capture(Scope::kStrict)) return cudaSuccess;
+  return violate(cudaErrorStreamCaptureUnsupported, Scope::kStrict, nullptr,
+                 std::string(what) + " while a stream captures (allowed only in cudaStreamCaptureModeRelaxed)");
+}
+
+void add_node(cudaStream_t stream, std::string name, std::function<cudaError_t()> run) {
+  stream->nodes.push_back(std::make_shared<const GraphNode>(GraphNode{std::move(name), std::move(run)}));
+}
+
+cudaError_t run_nodes(const NodeList& nodes) {
+  for (const auto& node : nodes) {
+    const cudaError_t err = node->run();
+    if (err != cudaSuccess) return err;  // a GPU's context would be lost: nothing after it runs
+  }
+  return cudaSuccess;
+}
+
+void end_capture(CUstream_st* stream) {
+  State& s = state();
+  s.capturing.erase(std::remove(s.capturing.begin(), s.capturing.end(), stream), s.capturing.end());
+  stream->capturing = false;
+}
+
+// ---- Copies --------------------------------------------------------------------------------------------
+
+bool in_pinned_memory(const State& s, const void* p, size_t bytes) {
+  const uintptr_t a = reinterpret_cast<uintptr_t>(p);
+  auto it = s.pinned.upper_bound(a);
+  if (it == s.pinned.begin()) return false;
+  --it;
+  return a - it->first <= it->second && bytes <= it->second - (a - it->first);
+}
+
+const char* kind_name(cudaMemcpyKind kind) {
+  switch (kind) {
+    case cudaMemcpyHostToHost: return "HtoH";
+    case cudaMemcpyHostToDevice: return "HtoD";
+    case cudaMemcpyDeviceToHost: return "DtoH";
+    case cudaMemcpyDeviceToDevice: return "DtoD";
+    case cudaMemcpyDefault: return "default";
+  }
+  return "?";
+}
+
+// Why a copy's pointers disagree with its kind (cudaErrorInvalidValue), or "" when they agree. With
+// pinned_host, a host side must also be cudaMallocHost memory (a captured copy).
+std::string copy_problem(const State& s, void* dst, const void* src, size_t bytes, cudaMemcpyKind kind,
+                         bool pinned_host) {
+  const std::string n = std::to_string(bytes);
+  const bool dst_dev = kind == cudaMemcpyDefault ? in_device_memory(s, dst, bytes)
+                                                 : kind == cudaMemcpyHostToDevice || kind == cudaMemcpyDeviceToDevice;
+  const bool src_dev = kind == cudaMemcpyDefault ? in_device_memory(s, src, bytes)
+                                                 : kind == cudaMemcpyDeviceToHost || kind == cudaMemcpyDeviceToDevice;
+  if (kind != cudaMemcpyDefault) {
+    if (dst_dev && !in_device_memory(s, dst, bytes))
+      return "cudaMemcpy of " + n + " bytes: the destination is not inside one cudaMalloc allocation";
+    if (src_dev && !in_device_memory(s, src, bytes))
+      return "cudaMemcpy of " + n + " bytes: the source is not inside one cudaMalloc allocation";
+    if (!dst_dev && touches_device_memory(s, dst, bytes))
+      return "cudaMemcpy: the destination is device memory but the kind says host";
+    if (!src_dev && touches_device_memory(s, src, bytes))
+      return "cudaMemcpy: the source is device memory but the kind says host";
+  }
+  if (pinned_host && !dst_dev && !in_pinned_memory(s, dst, bytes))
+    return "captured cudaMemcpyAsync of " + n + " bytes: the destination is pageable host memory (not cudaMallocHost)";
+  if (pinned_host && !src_dev && !in_pinned_memory(s, src, bytes))
+    return "captured cudaMemcpyAsync of " + n + " bytes: the source is pageable host memory (not cudaMallocHost)";
+  return {};
+}
+
+// The checks every copy makes before its pointers; cudaSuccess when it may go on.
+cudaError_t copy_arguments(void* dst, const void* src, cudaMemcpyKind kind) {
+  if (!dst || !src) return fail(cudaErrorInvalidValue, "cudaMemcpy: null pointer");
+  if (kind < cudaMemcpyHostToHost || kind > cudaMemcpyDefault)
+    return fail(cudaErrorInvalidMemcpyDirection, "cudaMemcpy: kind " + std::to_string(kind));
+  return cudaSuccess;
+}
+
+cudaError_t copy_now(void* dst, const void* src, size_t bytes, cudaMemcpyKind kind) {
+  State& s = state();
+  if (const cudaError_t e = copy_arguments(dst, src, kind)) return e;
+  const std::string problem = copy_problem(s, dst, src, bytes, kind, false);
+  if (!problem.empty()) return fail(cudaErrorInvalidValue, problem);
+  std::memmove(dst, src, bytes);
+  return cudaSuccess;
+}
+
+// A memcpy node reads its source when the graph runs. The simulator checks the ranges again then: an
+// allocation freed since the capture is an illegal address (a GPU might read stale memory silently).
+cudaError_t replay_copy(void* dst, const void* src, size_t bytes, cudaMemcpyKind kind) {
+  State& s = state();
+  const std::string problem = copy_problem(s, dst, src, bytes, kind, true);
+  if (!problem.empty()) {
+    set_error(cudaErrorIllegalAddress, "graph memcpy node: " + problem + " (freed since the capture?)", true);
+    return cudaErrorIllegalAddress;
+  }
+  std::memmove(dst, src, bytes);
+  return cudaSuccess;
+}
+
+// Captured copies must use pinned host memory. A GPU may accept a pageable one, but the node then
+// reads (or writes) host memory at replay that nothing keeps alive, and the copy is staged through
+// the driver instead of running asynchronously: the simulator refuses it so that code meant for graphs
+// uses cudaMallocHost.
+cudaError_t record_copy(cudaStream_t stream, void* dst, const void* src, size_t bytes, cudaMemcpyKind kind) {
+  State& s = state();
+  if (const cudaError_t e = copy_arguments(dst, src, kind)) {
+    const std::string why = s.detail;
+    return violate(e, Scope::kStream, stream, why);
+  }
+  const std::string plain = copy_problem(s, dst, src, bytes, kind, false);
+  if (!plain.empty()) return violate(cudaErrorInvalidValue, Scope::kStream, stream, plain);
+  const std::string pinned = copy_problem(s, dst, src, bytes, kind, true);
+  if (!pinned.empty())
+    return violate(cudaErrorStreamCaptureUnsupported, Scope::kStream, stream,
+                   pinned + " [simt is stricter than a GPU here: use cudaMallocHost]");
+  add_node(stream, std::string("memcpy ") + kind_name(kind) + " " + std::to_string(bytes) + " B",
+           [dst, src, bytes, kind] { return replay_copy(dst, src, bytes, kind); });
+  return cudaSuccess;
+}
+
+cudaError_t set_now(void* ptr, int value, size_t bytes) {
+  State& s = state();
+  if (!in_device_memory(s, ptr, bytes))
+    return fail(cudaErrorInvalidValue,
+                "cudaMemset of " + std::to_string(bytes) + " bytes: not inside one cudaMalloc allocation");
+  std::memset(ptr, value, bytes);
+  return cudaSuccess;
+}
+
+cudaError_t replay_set(void* ptr, int value, size_t bytes) {
+  if (!in_device_memory(state(), ptr, bytes)) {
+    set_error(cudaErrorIllegalAddress, "graph memset node: " + std::to_string(bytes) +
+                                           " bytes no longer inside one cudaMalloc allocation (freed since the capture?)",
+              true);
+    return cudaErrorIllegalAddress;
+  }
+  std::memset(ptr, value, bytes);
+  return cudaSuccess;
+}
+
+}  // namespace
+
 cudaError_t cudaMalloc(void** ptr, size_t bytes) {
   State& s = state();
   std::lock_guard<std::recursive_mutex> lock(s.mutex);
   if (!ptr) return fail(cudaErrorInvalidValue, "cudaMalloc: null result pointer");
   *ptr = nullptr;
+  if (const cudaError_t e = unsafe_call("cudaMalloc")) return e;
   if (bytes == 0) return cudaSuccess;
   // The fake device's memory is the host's physical memory: a request beyond what is free fails as
   // on a GPU, before the host allocator is asked (which could overcommit, or abort under ASan).
@@ -1055,67 +1299,87 @@ cudaError_t cudaFree(void* ptr) {
   State& s = state();
   std::lock_guard<std::recursive_mutex> lock(s.mutex);
   if (!ptr) return cudaSuccess;
+  if (const cudaError_t e = unsafe_call("cudaFree")) return e;
   auto it = s.allocations.find(reinterpret_cast<uintptr_t>(ptr));
   if (it == s.allocations.end()) return fail(cudaErrorInvalidValue, "cudaFree: pointer was not returned by cudaMalloc");
+  // NaN bytes again: a stale pointer (a graph captured before the free, say) then reads NaN, not the
+  // old values, even where the host allocator has not reused the memory yet.
+  std::memset(ptr, 0xFF, it->second);
   s.allocations.erase(it);
   std::free(ptr);
   return cudaSuccess;
 }
 
 cudaError_t cudaMallocHost(void** ptr, size_t bytes) {
+  State& s = state();
+  std::lock_guard<std::recursive_mutex> lock(s.mutex);
   if (!ptr) return fail(cudaErrorInvalidValue, "cudaMallocHost: null result pointer");
-  *ptr = bytes ? std::malloc(bytes) : nullptr;
-  return (bytes && !*ptr) ? fail(cudaErrorMemoryAllocation, "cudaMallocHost") : cudaSuccess;
+  *ptr = nullptr;
+  if (const cudaError_t e = unsafe_call("cudaMallocHost")) return e;
+  if (bytes == 0) return cudaSuccess;
+  *ptr = std::malloc(bytes);
+  if (!*ptr) return fail(cudaErrorMemoryAllocation, "cudaMallocHost: " + std::to_string(bytes) + " bytes");
+  s.pinned[reinterpret_cast<uintptr_t>(*ptr)] = bytes;
+  return cudaSuccess;
 }
 
 cudaError_t cudaFreeHost(void* ptr) {
+  State& s = state();
+  std::lock_guard<std::recursive_mutex> lock(s.mutex);
+  if (!ptr) return cudaSuccess;
+  if (const cudaError_t e = unsafe_call("cudaFreeHost")) return e;
+  auto it = s.pinned.find(reinterpret_cast<uintptr_t>(ptr));
+  if (it == s.pinned.end()) return fail(cudaErrorInvalidValue, "cudaFreeHost: pointer was not returned by cudaMallocHost");
+  s.pinned.erase(it);
   std::free(ptr);
   return cudaSuccess;
 }
 
+// Synchronous copies and memsets go through the legacy default stream.
 cudaError_t cudaMemcpy(void* dst, const void* src, size_t bytes, cudaMemcpyKind kind) {
   State& s = state();
   std::lock_guard<std::recursive_mutex> lock(s.mutex);
   if (s.fault_error != cudaSuccess) return s.fault_error;
+  bool record = false;
+  if (const cudaError_t e = gate(nullptr, "cudaMemcpy", &record)) return e;
   if (bytes == 0) return cudaSuccess;
-  if (!dst || !src) return fail(cudaErrorInvalidValue, "cudaMemcpy: null pointer");
-  const bool dst_dev = kind == cudaMemcpyHostToDevice || kind == cudaMemcpyDeviceToDevice;
-  const bool src_dev = kind == cudaMemcpyDeviceToHost || kind == cudaMemcpyDeviceToDevice;
-  if (kind < cudaMemcpyHostToHost || kind > cudaMemcpyDefault)
-    return fail(cudaErrorInvalidMemcpyDirection, "cudaMemcpy: kind " + std::to_string(kind));
-  if (kind != cudaMemcpyDefault) {
-    if (dst_dev && !in_device_memory(s, dst, bytes))
-      return fail(cudaErrorInvalidValue, "cudaMemcpy of " + std::to_string(bytes) +
-                                             " bytes: the destination is not inside one cudaMalloc allocation");
-    if (src_dev && !in_device_memory(s, src, bytes))
-      return fail(cudaErrorInvalidValue, "cudaMemcpy of " + std::to_string(bytes) +
-                                             " bytes: the source is not inside one cudaMalloc allocation");
-    if (!dst_dev && touches_device_memory(s, dst, bytes))
-      return fail(cudaErrorInvalidValue, "cudaMemcpy: the destination is device memory but the kind says host");
-    if (!src_dev && touches_device_memory(s, src, bytes))
-      return fail(cudaErrorInvalidValue, "cudaMemcpy: the source is device memory but the kind says host");
-  }
-  std::memmove(dst, src, bytes);
-  return cudaSuccess;
+  return copy_now(dst, src, bytes, kind);
 }
 
-cudaError_t cudaMemcpyAsync(void* dst, const void* src, size_t bytes, cudaMemcpyKind kind, cudaStream_t) {
-  return cudaMemcpy(dst, src, bytes, kind);
+cudaError_t cudaMemcpyAsync(void* dst, const void* src, size_t bytes, cudaMemcpyKind kind, cudaStream_t stream) {
+  State& s = state();
+  std::lock_guard<std::recursive_mutex> lock(s.mutex);
+  if (s.fault_error != cudaSuccess) return s.fault_error;
+  bool record = false;
+  if (const cudaError_t e = gate(stream, "cudaMemcpyAsync", &record)) return e;
+  if (bytes == 0) return cudaSuccess;
+  return record ? record_copy(stream, dst, src, bytes, kind) : copy_now(dst, src, bytes, kind);
 }
 
 cudaError_t cudaMemset(void* ptr, int value, size_t bytes) {
   State& s = state();
   std::lock_guard<std::recursive_mutex> lock(s.mutex);
   if (s.fault_error != cudaSuccess) return s.fault_error;
+  bool record = false;
+  if (const cudaError_t e = gate(nullptr, "cudaMemset", &record)) return e;
   if (bytes == 0) return cudaSuccess;
-  if (!in_device_memory(s, ptr, bytes))
-    return fail(cudaErrorInvalidValue,
-                "cudaMemset of " + std::to_string(bytes) + " bytes: not inside one cudaMalloc allocation");
-  std::memset(ptr, value, bytes);
-  return cudaSuccess;
+  return set_now(ptr, value, bytes);
 }
 
-cudaError_t cudaMemsetAsync(void* ptr, int value, size_t bytes, cudaStream_t) { return cudaMemset(ptr, value, bytes); }
+cudaError_t cudaMemsetAsync(void* ptr, int value, size_t bytes, cudaStream_t stream) {
+  State& s = state();
+  std::lock_guard<std::recursive_mutex> lock(s.mutex);
+  if (s.fault_error != cudaSuccess) return s.fault_error;
+  bool record = false;
+  if (const cudaError_t e = gate(stream, "cudaMemsetAsync", &record)) return e;
+  if (bytes == 0) return cudaSuccess;
+  if (!record) return set_now(ptr, value, bytes);
+  if (!in_device_memory(s, ptr, bytes))
+    return violate(cudaErrorInvalidValue, Scope::kStream, stream,
+                   "cudaMemsetAsync of " + std::to_string(bytes) + " bytes: not inside one cudaMalloc allocation");
+  add_node(stream, "memset " + std::to_string(bytes) + " B", [ptr, value, bytes] { return replay_set(ptr, value, bytes); });
+  return cudaSuccess;
+}
 
 cudaError_t cudaMemGetInfo(size_t* free_bytes, size_t* total_bytes) {
   const size_t total = static_cast<size_t>(sysconf(_SC_PHYS_PAGES)) * static_cast<size_t>(sysconf(_SC_PAGESIZE));
@@ -1128,16 +1392,40 @@ cudaError_t cudaMemGetInfo(size_t* free_bytes, size_t* total_bytes) {
 cudaError_t cudaStreamCreate(cudaStream_t* stream) { return cudaStreamCreateWithFlags(stream, cudaStreamDefault); }
 cudaError_t cudaStreamCreateWithFlags(cudaStream_t* stream, unsigned int flags) {
   if (!stream) return fail(cudaErrorInvalidValue, "cudaStreamCreate: null result pointer");
-  *stream = new CUstream_st{flags};
+  *stream = new CUstream_st;
+  (*stream)->flags = flags;
   return cudaSuccess;
 }
+// A stream destroyed while it captures takes its unfinished capture with it.
 cudaError_t cudaStreamDestroy(cudaStream_t stream) {
+  State& s = state();
+  std::lock_guard<std::recursive_mutex> lock(s.mutex);
+  if (stream && stream->capturing) end_capture(stream);
   delete stream;
   return cudaSuccess;
 }
-// Every operation completed when it returned: synchronising only reports a failed kernel.
-cudaError_t cudaStreamSynchronize(cudaStream_t) { return pending_fault(); }
-cudaError_t cudaStreamWaitEvent(cudaStream_t, cudaEvent_t, unsigned int) { return cudaSuccess; }
+// Every operation completed when it returned: synchronising only reports a failed kernel (or fails
+// when it would wait for a capture, which has nothing to wait for).
+cudaError_t cudaStreamSynchronize(cudaStream_t stream) {
+  State& s = state();
+  std::lock_guard<std::recursive_mutex> lock(s.mutex);
+  if (stream && stream->capturing)
+    return violate(cudaErrorStreamCaptureUnsupported, Scope::kStream, stream, "cudaStreamSynchronize on a capturing stream");
+  bool record = false;
+  if (const cudaError_t e = gate(stream, "cudaStreamSynchronize", &record)) return e;
+  return pending_fault();
+}
+// Events recorded inside a capture are not simulated, so a capturing stream never has a captured event
+// to wait for: waiting on an ordinary event from a capturing stream is invalid on a GPU too.
+cudaError_t cudaStreamWaitEvent(cudaStream_t stream, cudaEvent_t, unsigned int) {
+  State& s = state();
+  std::lock_guard<std::recursive_mutex> lock(s.mutex);
+  if (stream && stream->capturing)
+    return violate(cudaErrorStreamCaptureIsolation, Scope::kStream, stream,
+                   "cudaStreamWaitEvent on a capturing stream for an event recorded outside the capture");
+  bool record = false;
+  return gate(stream, "cudaStreamWaitEvent", &record);
+}
 
 cudaError_t cudaEventCreate(cudaEvent_t* event) { return cudaEventCreateWithFlags(event, cudaEventDefault); }
 cudaError_t cudaEventCreateWithFlags(cudaEvent_t* event, unsigned int flags) {
@@ -1149,8 +1437,15 @@ cudaError_t cudaEventDestroy(cudaEvent_t event) {
   delete event;
   return cudaSuccess;
 }
-cudaError_t cudaEventRecord(cudaEvent_t event, cudaStream_t) {
+cudaError_t cudaEventRecord(cudaEvent_t event, cudaStream_t stream) {
+  State& s = state();
+  std::lock_guard<std::recursive_mutex> lock(s.mutex);
   if (!event) return fail(cudaErrorInvalidResourceHandle, "cudaEventRecord: null event");
+  if (stream && stream->capturing)  // legal on a GPU (an event node); a limit of the simulator
+    return violate(cudaErrorNotSupported, Scope::kStream, stream,
+                   "cudaEventRecord on a capturing stream (events in a capture are not simulated)");
+  bool record = false;
+  if (const cudaError_t e = gate(stream, "cudaEventRecord", &record)) return e;
   event->when = std::chrono::steady_clock::now();
   event->recorded = true;
   return cudaSuccess;
@@ -1172,7 +1467,13 @@ cudaError_t cudaEventElapsedTime(float* ms, cudaEvent_t start, cudaEvent_t end) 
   return cudaSuccess;
 }
 
-cudaError_t cudaDeviceSynchronize() { return pending_fault(); }
+cudaError_t cudaDeviceSynchronize() {
+  State& s = state();
+  std::lock_guard<std::recursive_mutex> lock(s.mutex);
+  if (any_capture(Scope::kAll))
+    return violate(cudaErrorStreamCaptureUnsupported, Scope::kAll, nullptr, "cudaDeviceSynchronize while a stream captures");
+  return pending_fault();
+}
 cudaError_t cudaDeviceReset() {
   State& s = state();
   s.last_error = s.fault_error = cudaSuccess;
@@ -1267,3 +1568,182 @@ cudaError_t cudaFuncSetAttribute(const void* kernel, cudaFuncAttribute attr, int
   s.max_dynamic_shared[kernel] = value;
   return cudaSuccess;
 }
+
+// ---- Stream capture and graphs -------------------------------------------------------------------------
+
+cudaError_t cudaStreamBeginCapture(cudaStream_t stream, cudaStreamCaptureMode mode) {
+  State& s = state();
+  std::lock_guard<std::recursive_mutex> lock(s.mutex);
+  if (!stream)
+    return fail(cudaErrorStreamCaptureUnsupported, "cudaStreamBeginCapture: the legacy default stream cannot capture");
+  if (mode < cudaStreamCaptureModeGlobal || mode > cudaStreamCaptureModeRelaxed)
+    return fail(cudaErrorInvalidValue, "cudaStreamBeginCapture: mode " + std::to_string(mode));
+  if (stream->capturing) return fail(cudaErrorIllegalState, "cudaStreamBeginCapture: the stream is already capturing");
+  stream->capturing = true;
+  stream->invalidated = false;
+  stream->invalid_reason.clear();
+  stream->mode = mode;
+  stream->capture_id = ++s.capture_ids;
+  stream->nodes.clear();
+  s.capturing.push_back(stream);
+  return cudaSuccess;
+}
+
+cudaError_t cudaStreamEndCapture(cudaStream_t stream, cudaGraph_t* graph) {
+  State& s = state();
+  std::lock_guard<std::recursive_mutex> lock(s.mutex);
+  if (!graph) return fail(cudaErrorInvalidValue, "cudaStreamEndCapture: null result pointer");
+  *graph = nullptr;
+  if (!stream || !stream->capturing) return fail(cudaErrorIllegalState, "cudaStreamEndCapture: the stream is not capturing");
+  end_capture(stream);
+  NodeList nodes = std::move(stream->nodes);
+  stream->nodes.clear();
+  if (stream->invalidated)
+    return fail(cudaErrorStreamCaptureInvalidated, "cudaStreamEndCapture: the capture was invalidated by " +
+                                                       stream->invalid_reason);
+  *graph = new CUgraph_st{std::move(nodes)};
+  ++s.graph_stats.captures;
+  ++s.graph_stats.graphs_live;
+  return cudaSuccess;
+}
+
+cudaError_t cudaStreamGetCaptureInfo(cudaStream_t stream, cudaStreamCaptureStatus* status, unsigned long long* id) {
+  State& s = state();
+  std::lock_guard<std::recursive_mutex> lock(s.mutex);
+  if (!status) return fail(cudaErrorInvalidValue, "cudaStreamGetCaptureInfo: null status pointer");
+  if (!stream && any_capture(Scope::kBlocking))  // an error, but it does not invalidate the capture
+    return fail(cudaErrorStreamCaptureImplicit, "capture status of the legacy default stream while a blocking stream captures");
+  const bool on = stream && stream->capturing;
+  *status = !on ? cudaStreamCaptureStatusNone
+                : stream->invalidated ? cudaStreamCaptureStatusInvalidated : cudaStreamCaptureStatusActive;
+  if (id) *id = on ? stream->capture_id : 0;
+  return cudaSuccess;
+}
+
+cudaError_t cudaStreamIsCapturing(cudaStream_t stream, cudaStreamCaptureStatus* status) {
+  return cudaStreamGetCaptureInfo(stream, status, nullptr);
+}
+
+cudaError_t cudaGraphInstantiate(cudaGraphExec_t* exec, cudaGraph_t graph, unsigned long long flags) {
+  State& s = state();
+  std::lock_guard<std::recursive_mutex> lock(s.mutex);
+  if (!exec || !graph) return fail(cudaErrorInvalidValue, "cudaGraphInstantiate: null argument");
+  *exec = nullptr;
+  if (flags & cudaGraphInstantiateFlagDeviceLaunch)
+    return fail(cudaErrorNotSupported, "cudaGraphInstantiate: device-launchable graphs are not simulated");
+  const unsigned long long known = cudaGraphInstantiateFlagAutoFreeOnLaunch | cudaGraphInstantiateFlagUpload |
+                                   cudaGraphInstantiateFlagUseNodePriority;
+  if (flags & ~known) return fail(cudaErrorInvalidValue, "cudaGraphInstantiate: unknown flags " + std::to_string(flags));
+  *exec = new CUgraphExec_st{graph->nodes};
+  ++s.graph_stats.execs_live;
+  return cudaSuccess;
+}
+
+// Runs the graph's nodes in capture order before it returns; a kernel fault stops the launch and is
+// returned at once (a GPU would report it at the next synchronising call).
+cudaError_t cudaGraphLaunch(cudaGraphExec_t exec, cudaStream_t stream) {
+  State& s = state();
+  std::lock_guard<std::recursive_mutex> lock(s.mutex);
+  if (!exec) return fail(cudaErrorInvalidValue, "cudaGraphLaunch: null executable graph");
+  if (s.fault_error != cudaSuccess) return s.fault_error;
+  bool record = false;
+  if (const cudaError_t e = gate(stream, "cudaGraphLaunch", &record)) return e;
+  if (record) {  // a child graph node: the executable graph's nodes as they are now
+    add_node(stream, "graph (" + std::to_string(exec->nodes.size()) + " nodes)",
+             [nodes = exec->nodes] { return run_nodes(nodes); });
+    return cudaSuccess;
+  }
+  ++s.graph_stats.launches;
+  return run_nodes(exec->nodes);
+}
+
+cudaError_t cudaGraphExecDestroy(cudaGraphExec_t exec) {
+  State& s = state();
+  std::lock_guard<std::recursive_mutex> lock(s.mutex);
+  if (!exec) return fail(cudaErrorInvalidValue, "cudaGraphExecDestroy: null executable graph");
+  delete exec;
+  --s.graph_stats.execs_live;
+  return cudaSuccess;
+}
+
+cudaError_t cudaGraphDestroy(cudaGraph_t graph) {
+  State& s = state();
+  std::lock_guard<std::recursive_mutex> lock(s.mutex);
+  if (!graph) return fail(cudaErrorInvalidValue, "cudaGraphDestroy: null graph");
+  delete graph;
+  --s.graph_stats.graphs_live;
+  return cudaSuccess;
+}
+
+namespace simt {
+
+Submit submit(cudaStream_t stream, const char* what, cudaError_t* error) {
+  State& s = state();
+  std::lock_guard<std::recursive_mutex> lock(s.mutex);
+  bool rec = false;
+  const cudaError_t e = gate(stream, what, &rec);
+  if (error) *error = e;
+  return e != cudaSuccess ? Submit::kFail : rec ? Submit::kRecord : Submit::kRun;
+}
+
+void record(cudaStream_t stream, const std::string& name, std::function<cudaError_t()> run) {
+  State& s = state();
+  std::lock_guard<std::recursive_mutex> lock(s.mutex);
+  if (!stream || !stream->capturing || stream->invalidated)
+    throw std::logic_error("simt::record: " + name + " on a stream that is not capturing (ask simt::submit first)");
+  add_node(stream, name, std::move(run));
+}
+
+bool is_device_range(const void* p, size_t bytes) {
+  State& s = state();
+  std::lock_guard<std::recursive_mutex> lock(s.mutex);
+  return in_device_memory(s, p, bytes);
+}
+
+namespace {
+std::vector<std::string> node_names(const NodeList& nodes) {
+  std::vector<std::string> names;
+  for (const auto& n : nodes) names.push_back(n->name);
+  return names;
+}
+}  // namespace
+
+std::vector<std::string> graph_nodes(cudaGraph_t graph) { return graph ? node_names(graph->nodes) : std::vector<std::string>{}; }
+std::vector<std::string> graph_nodes(cudaGraphExec_t exec) { return exec ? node_names(exec->nodes) : std::vector<std::string>{}; }
+
+GraphStats graph_stats() {
+  State& s = state();
+  std::lock_guard<std::recursive_mutex> lock(s.mutex);
+  return s.graph_stats;
+}
+
+namespace detail {
+
+// A launch on a capturing stream is checked now (a bad configuration fails the launch and the
+// capture, as on a GPU) and kept as a node with its own copy of the converted parameters.
+void submit_launch(const LaunchDesc& d, ThreadBody body, void* ctx, CloneContext clone) {
+  State& s = state();
+  std::lock_guard<std::recursive_mutex> lock(s.mutex);
+  bool rec = false;
+  if (gate(d.stream, "launch of '" + std::string(d.name) + "'", &rec) != cudaSuccess) {
+    ++s.launches;  // rejected launches count, as run_launch counts those it rejects
+    return;
+  }
+  if (!rec) {
+    run_launch(d, body, ctx);
+    return;
+  }
+  cudaError_t code = cudaSuccess;
+  const std::string invalid = validate(d, &code);
+  if (!invalid.empty()) {
+    ++s.launches;
+    violate(code, Scope::kStream, d.stream, "launch of '" + std::string(d.name) + "': " + invalid);
+    return;
+  }
+  const LaunchDesc copy = d;
+  std::shared_ptr<void> held = clone(ctx);
+  add_node(d.stream, std::string("kernel ") + d.name, [copy, body, held] { return run_launch(copy, body, held.get()); });
+}
+
+}  // namespace detail
+}  // namespace simt

@@ -27,6 +27,12 @@
 //     by the block's threads, NOT re-poisoned per block (they keep what the previous block wrote).
 //   - cudaMalloc is an exact-size host allocation filled with NaN bytes, so AddressSanitizer sees
 //     overruns and unwritten outputs show up; copies check that device pointers lie inside allocations.
+//     cudaFree fills the memory with 0xFF before releasing it, so a stale pointer reads NaN.
+//   - Stream capture (CUDA graphs): on a capturing stream, launches, async copies and memsets, graph
+//     launches and the cuBLAS shim's GEMMs are recorded with the arguments of the call and run, in order,
+//     at every cudaGraphLaunch. What a capture forbids (synchronising, cudaMalloc, the legacy stream while
+//     a blocking stream captures) fails as on a GPU and invalidates the capture; so does, stricter than
+//     a GPU, a captured copy from or to pageable host memory.
 //
 // Not simulated (code that uses these needs a portable path that the simulator runs; the fast path is
 // then tested on a GPU only): inline PTX, mma/wgmma tensor-core instructions, cp.async/TMA, cooperative
@@ -44,10 +50,13 @@
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
+#include <functional>
+#include <memory>
 #include <string>
 #include <tuple>
 #include <type_traits>
 #include <utility>
+#include <vector>
 
 // ---- CUDA qualifiers ---------------------------------------------------------------------------
 #define __global__
@@ -106,12 +115,17 @@ enum cudaError {
   cudaErrorNoDevice = 100,
   cudaErrorInvalidDevice = 101,
   cudaErrorInvalidResourceHandle = 400,
+  cudaErrorIllegalState = 401,
   cudaErrorNotReady = 600,
   cudaErrorIllegalAddress = 700,
   cudaErrorLaunchOutOfResources = 701,
   cudaErrorAssert = 710,
   cudaErrorLaunchFailure = 719,
   cudaErrorNotSupported = 801,
+  cudaErrorStreamCaptureUnsupported = 900,
+  cudaErrorStreamCaptureInvalidated = 901,
+  cudaErrorStreamCaptureIsolation = 905,
+  cudaErrorStreamCaptureImplicit = 906,
   cudaErrorUnknown = 999,
 };
 typedef enum cudaError cudaError_t;
@@ -138,6 +152,28 @@ struct CUstream_st;
 typedef struct CUstream_st* cudaStream_t;
 struct CUevent_st;
 typedef struct CUevent_st* cudaEvent_t;
+
+// Stream capture and graphs (values as in the CUDA headers).
+enum cudaStreamCaptureMode {
+  cudaStreamCaptureModeGlobal = 0,
+  cudaStreamCaptureModeThreadLocal = 1,
+  cudaStreamCaptureModeRelaxed = 2,
+};
+enum cudaStreamCaptureStatus {
+  cudaStreamCaptureStatusNone = 0,
+  cudaStreamCaptureStatusActive = 1,
+  cudaStreamCaptureStatusInvalidated = 2,
+};
+enum cudaGraphInstantiateFlags {
+  cudaGraphInstantiateFlagAutoFreeOnLaunch = 1,
+  cudaGraphInstantiateFlagUpload = 2,
+  cudaGraphInstantiateFlagDeviceLaunch = 4,
+  cudaGraphInstantiateFlagUseNodePriority = 8,
+};
+struct CUgraph_st;
+typedef struct CUgraph_st* cudaGraph_t;
+struct CUgraphExec_st;
+typedef struct CUgraphExec_st* cudaGraphExec_t;
 
 // The fields of the real struct that code commonly reads; the name says that this is no GPU.
 struct cudaDeviceProp {
@@ -216,6 +252,21 @@ cudaError_t cudaGetDeviceProperties(cudaDeviceProp* prop, int device);
 cudaError_t cudaRuntimeGetVersion(int* version);
 cudaError_t cudaDriverGetVersion(int* version);
 cudaError_t cudaFuncSetAttribute(const void* kernel, cudaFuncAttribute attr, int value);
+
+// Stream capture: while a stream captures, kernel launches, cudaMemcpyAsync, cudaMemsetAsync, graph
+// launches and the cuBLAS shim's GEMMs on it are recorded, not run; cudaGraphLaunch runs them in order.
+// What a capture forbids fails as on a GPU and invalidates the capture (README.md, "Stream capture").
+cudaError_t cudaStreamBeginCapture(cudaStream_t stream, cudaStreamCaptureMode mode);
+cudaError_t cudaStreamEndCapture(cudaStream_t stream, cudaGraph_t* graph);
+cudaError_t cudaStreamIsCapturing(cudaStream_t stream, cudaStreamCaptureStatus* status);
+// The first two outputs of the CUDA 12/13 call (the dependency outputs are not simulated).
+cudaError_t cudaStreamGetCaptureInfo(cudaStream_t stream, cudaStreamCaptureStatus* status,
+                                     unsigned long long* id = nullptr);
+cudaError_t cudaGraphInstantiate(cudaGraphExec_t* exec, cudaGraph_t graph, unsigned long long flags = 0);
+cudaError_t cudaGraphLaunch(cudaGraphExec_t exec, cudaStream_t stream);
+cudaError_t cudaGraphExecDestroy(cudaGraphExec_t exec);
+cudaError_t cudaGraphDestroy(cudaGraph_t graph);
+
 template <typename... P>
 cudaError_t cudaFuncSetAttribute(void (*kernel)(P...), cudaFuncAttribute attr, int value) {
   return cudaFuncSetAttribute(reinterpret_cast<const void*>(kernel), attr, value);
@@ -289,6 +340,31 @@ void* dynamic_shared_memory();
 // speed benchmark.
 double measure_switch_ns(uint64_t round_trips);
 
+// ---- Stream capture, for code that enqueues its own work (the cuBLAS shim) -----------------------
+// How an operation on `stream` goes now: run it, record it into the stream's capture, or fail (the
+// error, e.g. cudaErrorStreamCaptureImplicit for the legacy stream while a blocking stream captures, is
+// set for cudaGetLastError and returned in *error).
+enum class Submit { kRun, kRecord, kFail };
+Submit submit(cudaStream_t stream, const char* what, cudaError_t* error = nullptr);
+// Appends a node to the capture of `stream` (after submit said kRecord). `run` executes it at every
+// cudaGraphLaunch; a non-success result stops that launch and is its error.
+void record(cudaStream_t stream, const std::string& name, std::function<cudaError_t()> run);
+// Does [p, p + bytes) lie inside one cudaMalloc allocation?
+bool is_device_range(const void* p, size_t bytes);
+
+// What a graph holds, one line per node in launch order: "kernel <name>", "memcpy HtoD 4 B",
+// "memset 16 B", "graph (N nodes)", or the name a shim recorded ("cublasSgemm 10x128x576").
+std::vector<std::string> graph_nodes(cudaGraph_t graph);
+std::vector<std::string> graph_nodes(cudaGraphExec_t exec);
+
+struct GraphStats {
+  uint64_t captures = 0;   // captures ended with a graph
+  uint64_t launches = 0;   // cudaGraphLaunch calls that ran (not those recorded into a capture)
+  int64_t graphs_live = 0; // cudaGraph_t not yet destroyed
+  int64_t execs_live = 0;  // cudaGraphExec_t not yet destroyed
+};
+GraphStats graph_stats();
+
 namespace detail {
 
 struct LaunchDesc {
@@ -300,8 +376,13 @@ struct LaunchDesc {
   cudaStream_t stream;
 };
 using ThreadBody = void (*)(void* ctx);
-// Runs the launch (or records its configuration error for cudaGetLastError).
-void run_launch(const LaunchDesc& desc, ThreadBody body, void* ctx);
+// Runs the launch (or records its configuration error for cudaGetLastError); returns that error or
+// the kernel's fault.
+cudaError_t run_launch(const LaunchDesc& desc, ThreadBody body, void* ctx);
+// A heap copy of a launch's parameter block, kept by a graph node for its replays.
+using CloneContext = std::shared_ptr<void> (*)(const void* ctx);
+// run_launch, or, on a capturing stream, a graph node holding clone(ctx) (see simt::submit).
+void submit_launch(const LaunchDesc& desc, ThreadBody body, void* ctx, CloneContext clone);
 
 enum WarpOp : int {
   kShflIdx,
@@ -345,7 +426,9 @@ T from_bits(uint64_t bits) {
 }  // namespace detail
 
 // Runs kernel(args...) for every thread of the grid. Parameters are converted and copied once, at
-// the launch, like a GPU's kernel parameters; each simulated thread gets its own copy.
+// the launch, like a GPU's kernel parameters; each simulated thread gets its own copy. On a capturing
+// stream the converted parameters are copied into the graph node: every replay uses the values of the
+// capture, as a GPU's kernel node does.
 template <typename... P, typename... A>
 void launch_kernel(const char* name, void (*kernel)(P...), dim3 grid, dim3 block, size_t shmem,
                    cudaStream_t stream, A&&... args) {
@@ -359,7 +442,11 @@ void launch_kernel(const char* name, void (*kernel)(P...), dim3 grid, dim3 block
     Context* x = static_cast<Context*>(c);
     std::apply(x->kernel, x->params);
   };
-  detail::run_launch({name, reinterpret_cast<const void*>(kernel), grid, block, shmem, stream}, body, &ctx);
+  detail::CloneContext clone = [](const void* c) -> std::shared_ptr<void> {
+    return std::make_shared<Context>(*static_cast<const Context*>(c));
+  };
+  detail::submit_launch({name, reinterpret_cast<const void*>(kernel), grid, block, shmem, stream}, body, &ctx,
+                        clone);
 }
 
 }  // namespace simt
