@@ -230,7 +230,7 @@ class Script(unittest.TestCase):
 
     def test_the_budget_stops_a_run_and_the_rest_are_not_measured(self):
         start = time.time()
-        r = self.box.run(FAKE_SLEEP="30", SIDE_BY_SIDE_BUDGET_S="3", SIDE_BY_SIDE_BATCHES="128",
+        r = self.box.run(FAKE_SLEEP="30", SIDE_BY_SIDE_BUDGET_S="6", SIDE_BY_SIDE_BATCHES="128",
                          SIDE_BY_SIDE_ROWS="convnet-graphs-on torch-eager torch-compile")
         self.assertLess(time.time() - start, 25)
         self.assertEqual(r.returncode, 1, r.stderr)
@@ -238,13 +238,13 @@ class Script(unittest.TestCase):
         # Seed 1 of every row comes first: convnet's ran, eager's was stopped, compile's never started.
         mine = rows[("convnet --graphs on", "1")]
         self.assertEqual(mine[7], "21.0")
-        self.assertIn("seed 2 not measured (the 3 s budget was spent (SIDE_BY_SIDE_BUDGET_S)); seed 3 not measured",
+        self.assertIn("seed 2 not measured (the 6 s budget was spent (SIDE_BY_SIDE_BUDGET_S)); seed 3 not measured",
                       mine[15])
         eager = rows[("pytorch eager", "—")][7]
-        self.assertEqual(eager, "not measured (stopped at the 3 s budget (SIDE_BY_SIDE_BUDGET_S); "
-                                "the 3 s budget was spent (SIDE_BY_SIDE_BUDGET_S))")
+        self.assertEqual(eager, "not measured (stopped at the 6 s budget (SIDE_BY_SIDE_BUDGET_S); "
+                                "the 6 s budget was spent (SIDE_BY_SIDE_BUDGET_S))")
         self.assertEqual(rows[("pytorch compile", "—")][7],
-                         "not measured (the 3 s budget was spent (SIDE_BY_SIDE_BUDGET_S))")
+                         "not measured (the 6 s budget was spent (SIDE_BY_SIDE_BUDGET_S))")
 
     def test_a_dry_run_prints_the_table_and_never_appends(self):
         r = self.box.run(SIDE_BY_SIDE_DRY_RUN="1", SIDE_BY_SIDE_BATCHES="128", SIDE_BY_SIDE_SEEDS="1",
