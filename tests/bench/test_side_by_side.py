@@ -355,17 +355,17 @@ class Torch(unittest.TestCase):
     def test_the_network_has_the_seed_shapes_parameters_and_keras_initialisation(self):
         torch = self.torch
         torch.manual_seed(3)
-        net = build = self.tc.build_net(torch)
+        net = self.tc.build_net(torch)
         self.assertEqual(sum(p.numel() for p in net.parameters()), 56394)  # convnet summary --arch seed
         self.assertEqual(net(torch.zeros(2, 1, 28, 28)).shape, (2, 10))
-        for layer, fan_in, fan_out in ((build.conv1, 9, 288), (build.conv2, 288, 576), (build.conv3, 576, 576),
-                                       (build.dense, 64, 10)):
+        for layer, fan_in, fan_out in ((net.conv1, 9, 288), (net.conv2, 288, 576), (net.conv3, 576, 576),
+                                       (net.dense, 64, 10)):
             limit = (6.0 / (fan_in + fan_out)) ** 0.5  # Glorot uniform
             w = layer.weight.detach()
             self.assertLessEqual(w.abs().max().item(), limit)
             self.assertGreater(w.abs().max().item(), 0.9 * limit)
             self.assertEqual(layer.bias.abs().max().item(), 0.0)
-        self.assertEqual(build.dropout.p, 0.6)
+        self.assertEqual(net.dropout.p, 0.6)
 
     def test_a_padded_masked_batch_has_the_partial_batchs_loss_and_gradient(self):
         torch = self.torch
