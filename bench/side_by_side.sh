@@ -35,7 +35,7 @@
 # Without a GPU and without SIDE_BY_SIDE_DRY_RUN=1 it refuses to run (exit 2): it never writes a
 # CPU number where a GPU one belongs. Exit status: 0 when every row was measured, 1 otherwise.
 set -uo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/.." || exit 2
 dry=${SIDE_BY_SIDE_DRY_RUN:-0}
 budget=${SIDE_BY_SIDE_BUDGET_S:-240}
 rows=${SIDE_BY_SIDE_ROWS:-convnet-graphs-on convnet-graphs-off torch-eager torch-compile keras-jax}
