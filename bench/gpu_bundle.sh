@@ -5,7 +5,10 @@
 # git-ignored folders that the device tool carries:
 #   .gpu-bundle/   convnet, the test binaries, lib/*.so*
 #   .mnist/        the four MNIST files (from $MNIST_DIR, else ../shared/data/mnist, else data/mnist)
-# Usage: bench/gpu_bundle.sh            then carry [".gpu-bundle", ".mnist"] and run bench/gpu_check.sh
+#   .whl/          keras, namex and optree wheels for the device's Python (bench/keras_wheels.sh,
+#                  2.8 MiB, from PyPI) so the side-by-side step measures the Keras 3 / JAX row;
+#                  without PyPI the bundle is made without them and that row says not measured
+# Usage: bench/gpu_bundle.sh    then carry [".gpu-bundle", ".mnist", ".whl"] and run bench/gpu_check.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 build=build-gpu
@@ -30,5 +33,7 @@ for d in "$src" ../shared/data/mnist data/mnist; do
   if [ -n "$d" ] && [ -d "$d" ]; then src=$d; break; fi
 done
 rm -rf .mnist && mkdir -p .mnist && cp "$src"/*-ubyte* .mnist/
-du -sh .gpu-bundle .mnist
-echo "carry: [\".gpu-bundle\", \".mnist\"]; run: bash bench/gpu_check.sh"
+rm -rf .whl
+bench/keras_wheels.sh .whl >/dev/null || echo "gpu_bundle.sh: no keras wheels (PyPI unreachable?); the keras/jax row will say not measured" >&2
+du -sh .gpu-bundle .mnist .whl 2>/dev/null || true
+echo "carry: [\".gpu-bundle\", \".mnist\", \".whl\"] (64 MiB at most, the working tree included); run: bash bench/gpu_check.sh"

@@ -8,8 +8,17 @@
 #   4. runs compute-sanitizer (memcheck, racecheck, synccheck, initcheck) over the kernel tests;
 #   5. trains the full seed recipe (Adam, batch 128, 15 epochs, validation 0.1) on real MNIST from
 #      $MNIST_DIR (default .mnist) and compares test accuracy with the CPU anchor in bench/RESULTS.md;
-#   6. prints a short summary table last. Logs go to $OUT (when set) or bench/logs/gpu_check/.
-# Budget: <= 8 minutes on an H100. Exit status: 0 only when every step passed.
+#   6. runs the side-by-side benchmark (bench/side_by_side.sh: this trainer with graphs on and off,
+#      PyTorch eager and torch.compile, Keras 3 on JAX when keras is carried in .whl/) and appends
+#      its table to bench/RESULTS.md; a row it could not measure says so there and does not fail
+#      the check (the script failing does). The table is also printed, before the summary, so it
+#      reaches the end of the output; on the device tool, whose RESULTS.md stays on the device,
+#      append the fetched results here: bench/side_by_side.py table side_by_side/results.jsonl --append;
+#   7. prints a short summary table last. Logs go to $OUT (when set) or bench/logs/gpu_check/.
+# Budget: <= 8 minutes on an H100 for steps 1-5; step 6 gets what is left of GPU_CHECK_DEADLINE_S
+# (default 570 s, under the device tool's 10 minutes a command) less 30 s for the summary, at most
+# SIDE_BY_SIDE_BUDGET_S (default 240); under 60 s it is skipped, saying so. GPU_CHECK_SIDE_BY_SIDE=0
+# skips it. Exit status: 0 only when every step passed.
 # GPU_CHECK_DRY_RUN=1 exercises the script on a machine without a GPU: GPU-only steps are reported
 # as "skipped (dry run)" instead of failing.
 set -uo pipefail
@@ -17,6 +26,8 @@ cd "$(dirname "$0")/.."
 out=${OUT:-bench/logs/gpu_check}
 mkdir -p "$out"
 dry=${GPU_CHECK_DRY_RUN:-0}
+check_start=$(date +%s)
+deadline=${GPU_CHECK_DEADLINE_S:-570}
 export MNIST_DIR=${MNIST_DIR:-$PWD/.mnist}
 declare -a rows
 failed=0
@@ -154,7 +165,34 @@ else
   fi
 fi
 
-# ---- 6. summary -------------------------------------------------------------------------------------
+# ---- 6. side-by-side benchmark --------------------------------------------------------------------
+t0=$(now)
+left=$(( deadline - ($(date +%s) - check_start) - 30 ))
+sbs_budget=${SIDE_BY_SIDE_BUDGET_S:-240}
+[ $left -lt "$sbs_budget" ] && sbs_budget=$left
+if [ "${GPU_CHECK_SIDE_BY_SIDE:-1}" = 0 ]; then
+  record "side-by-side" skipped "GPU_CHECK_SIDE_BY_SIDE=0" 0
+elif [ "$sbs_budget" -lt 60 ]; then
+  record "side-by-side" skipped "only $left s of the ${deadline} s GPU_CHECK_DEADLINE_S left" 0
+else
+  sbs_dry=0
+  has_gpu || sbs_dry=$dry
+  SIDE_BY_SIDE_DRY_RUN=$sbs_dry SIDE_BY_SIDE_BUDGET_S=$sbs_budget SIDE_BY_SIDE_OUT="$out/side_by_side" \
+    bash bench/side_by_side.sh > "$out/side_by_side.log" 2>&1
+  rc=$?
+  verdict=$(grep -E '^(DRY RUN, not judged: )?targets' "$out/side_by_side.log" | tail -1 | sed 's/.* -- //')
+  [ -s "$out/side_by_side/table.md" ] && cat "$out/side_by_side/table.md"
+  if [ $rc -eq 2 ] || { [ $rc -ne 0 ] && [ ! -s "$out/side_by_side/table.md" ]; }; then
+    record "side-by-side" FAIL "exit $rc (see side_by_side.log)" "$(elapsed "$t0")"
+  elif [ "$sbs_dry" = 1 ]; then
+    record "side-by-side" skipped "dry run: table printed, nothing appended (side_by_side.log)" "$(elapsed "$t0")"
+  else
+    rows_missing=$(grep -c '"not_measured"' "$out/side_by_side/results.jsonl")
+    record "side-by-side" ok "budget ${sbs_budget} s; $rows_missing runs not measured; ${verdict:-no verdict}" "$(elapsed "$t0")"
+  fi
+fi
+
+# ---- 7. summary -------------------------------------------------------------------------------------
 {
   echo
   echo "GPU check summary — GPU: $gpu_name; commit $(git rev-parse --short HEAD 2>/dev/null); $(date -u +%FT%TZ)"
