@@ -90,6 +90,7 @@ struct BackendConfig {
   // launch per step instead of dozens); off means direct launches. Off anyway with sync launches.
   // Results are bit-identical either way.
   bool graphs = true;
+  bool fused = true;       // GPU: fused kernels where host/fused_plan.h covers the model (--fusion)
 };
 
 // The CPU reference backend (host/cpu_backend.cpp).

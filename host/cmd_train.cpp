@@ -56,6 +56,8 @@ const char* const kTrainHelp =
     "  --tf32              let cuBLAS use TF32 tensor cores on the GPU (default: strict FP32)\n"
     "  --graphs on|off     GPU: capture each step into a CUDA graph once and replay it, one launch per\n"
     "                      step (default on; results are bit-identical either way)\n"
+    "  --fusion on|off     GPU: fused kernels (14 launches a step for the seed net) where the model\n"
+    "                      allows (default on); off: one kernel per layer (40 launches)\n"
     "  --sync-launches     GPU debugging: wait for every kernel, so a fault names its kernel (slow;\n"
     "                      turns graphs off)\n"
     "  --data DIR          dataset folder (default $MNIST_DIR, then data/mnist)\n"
@@ -248,13 +250,11 @@ TrainConfig train_config(const Plan& p, const Backend& backend) {
   return tc;
 }
 
-std::unique_ptr<Backend> make_train_backend(const Plan& p, const std::string& device, bool tf32, bool graphs) {
-  BackendConfig bc;
+// `bc` brings the GPU switches (tf32, graphs, fused); the recipe the rest.
+std::unique_ptr<Backend> make_train_backend(const Plan& p, const std::string& device, BackendConfig bc) {
   bc.seed = p.recipe.seed;
   bc.max_batch = p.recipe.batch;
   bc.optimizer = p.recipe.optimizer;
-  bc.tf32 = tf32;
-  bc.graphs = graphs;
   std::unique_ptr<Backend> backend = make_backend(device, p.model, bc);
   if (p.resumed) restore_checkpoint(*backend, p.checkpoint);
   return backend;
@@ -298,15 +298,18 @@ int cmd_train(const std::vector<std::string>& args) {
   if (wants_help(args)) return std::cout << kTrainHelp, 0;
   Flags f("train", args,
           {"arch", "epochs", "batch-size", "optimizer", "lr", "momentum", "val-split", "limit-train", "seed", "device",
-           "data", "dataset", "save", "log", "checkpoint", "checkpoint-every", "resume", "graphs"},
+           "data", "dataset", "save", "log", "checkpoint", "checkpoint-every", "resume", "graphs",
+           "fusion"},
           {"nesterov", "no-test", "tf32", "sync-launches"});
   if (!f.positional().empty()) throw UsageError("train: unexpected argument '" + f.positional()[0] + "'");
   refuse_empty_paths(f, {"data", "save", "log", "checkpoint", "resume"});
   Plan p = plan_from_flags(f);
   const std::string device = parse_device(f);
-  const bool tf32 = f.has("tf32");
-  if (tf32 && device != "gpu") throw UsageError("--tf32: only applies to --device gpu");
-  const bool graphs = parse_graphs(f, device);
+  BackendConfig gpu_switches;
+  gpu_switches.tf32 = f.has("tf32");
+  if (gpu_switches.tf32 && device != "gpu") throw UsageError("--tf32: only applies to --device gpu");
+  gpu_switches.graphs = parse_gpu_switch(f, "graphs", device);
+  gpu_switches.fused = parse_gpu_switch(f, "fusion", device);
   apply_sync_launches(f, device);
 
   Dataset data = load_dataset(default_data_dir(f.get("data", ""), p.recipe.dataset), p.recipe.dataset);
@@ -314,7 +317,7 @@ int cmd_train(const std::vector<std::string>& args) {
   if (data.train.count != p.recipe.train_images)
     throw InputError(data.dir + ": the training set has " + std::to_string(data.train.count) + " images, but " +
                      p.resume_path + " was trained on " + std::to_string(p.recipe.train_images));
-  std::unique_ptr<Backend> backend = make_train_backend(p, device, tf32, graphs);
+  std::unique_ptr<Backend> backend = make_train_backend(p, device, gpu_switches);
   std::cout << "Device: " << backend->describe() << "\n"
             << "Data: " << data.name << " from " << data.dir << "\n"
             << "Model: " << p.model.spec << " (" << p.model.param_count << " parameters)\n";

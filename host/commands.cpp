@@ -60,14 +60,14 @@ void apply_sync_launches(const Flags& flags, const std::string& device) {
 #endif
 }
 
-bool parse_graphs(const Flags& flags, const std::string& device) {
-  if (!flags.has("graphs")) return true;
-  const std::string value = flags.get("graphs", "");
-  if (value != "on" && value != "off") throw UsageError("--graphs: expected on or off, got '" + value + "'");
-  if (value == "on" && flags.has("sync-launches"))
+bool parse_gpu_switch(const Flags& flags, const std::string& name, const std::string& device) {
+  if (!flags.has(name)) return true;
+  const std::string value = flags.get(name, "");
+  if (value != "on" && value != "off") throw UsageError("--" + name + ": expected on or off, got '" + value + "'");
+  if (name == "graphs" && value == "on" && flags.has("sync-launches"))
     throw UsageError("--graphs: 'on' contradicts --sync-launches, which synchronises after every launch and so "
                      "cannot run inside a CUDA graph (it turns graphs off by itself)");
-  if (device != "gpu") throw UsageError("--graphs: only applies to --device gpu");
+  if (device != "gpu") throw UsageError("--" + name + ": only applies to --device gpu");
   return value == "on";
 }
 
@@ -109,6 +109,7 @@ const char* const kEvalHelp =
     "  --dataset D         mnist (default) or fashion\n"
     "  --confusion-png P   also draw the confusion matrix as a heat map (rows normalised) into PNG P\n"
     "  --graphs on|off     GPU: replay each batch shape as a captured CUDA graph (default on)\n"
+    "  --fusion on|off     GPU: fused kernels where the model allows (default on); off: one kernel per layer\n"
     "  --sync-launches     GPU debugging: wait for every kernel, so a fault names its kernel (slow;\n"
     "                      turns graphs off)\n";
 
@@ -131,20 +132,21 @@ void print_confusion(const std::vector<std::vector<int64_t>>& cm) {
 
 int cmd_eval(const std::vector<std::string>& args) {
   if (wants_help(args)) return std::cout << kEvalHelp, 0;
-  Flags f("eval", args, {"model", "batch-size", "device", "data", "dataset", "confusion-png", "graphs"},
+  Flags f("eval", args, {"model", "batch-size", "device", "data", "dataset", "confusion-png", "graphs", "fusion"},
           {"sync-launches"});
   if (!f.positional().empty()) throw UsageError("eval: unexpected argument '" + f.positional()[0] + "'");
   if (!f.has("model")) throw UsageError("--model: required (a file written by 'convnet train --save')");
   refuse_empty_paths(f, {"model", "data", "confusion-png"});
   const int batch = static_cast<int>(f.get_int("batch-size", 256, 1, 65536));
   const std::string device = parse_device(f);
-  const bool graphs = parse_graphs(f, device);
+  const bool graphs = parse_gpu_switch(f, "graphs", device), fused = parse_gpu_switch(f, "fusion", device);
   apply_sync_launches(f, device);
   auto [model, params] = load_trained_model(f.get("model", ""));
   Dataset data = load_data(f);
   BackendConfig bc;
   bc.max_batch = batch;
   bc.graphs = graphs;
+  bc.fused = fused;
   std::unique_ptr<Backend> backend = make_backend(device, model, bc);
   backend->set_arena(Arena::Params, params);
   const int set = backend->add_images(data.test);

@@ -41,11 +41,13 @@ void refuse_empty_paths(const Flags& flags, const std::vector<std::string>& name
 // error when the resolved device is not the GPU.
 void apply_sync_launches(const Flags& flags, const std::string& device);
 
-// --graphs on|off (train, eval): whether the GPU backend captures each step shape into a CUDA graph
-// and replays it (BackendConfig::graphs); default on. A usage error naming the flag for a value other
-// than on or off, for `on` together with --sync-launches (a synchronisation inside a capture is
-// illegal: sync launches turn graphs off by themselves), and when the resolved device is not the GPU.
-bool parse_graphs(const Flags& flags, const std::string& device);
+// The GPU backend's on|off switches (train, eval), default on:
+//   --graphs  capture each step shape into a CUDA graph and replay it (BackendConfig::graphs)
+//   --fusion  fused kernels where host/fused_plan.h covers the model (BackendConfig::fused)
+// A usage error naming the flag for a value other than on or off, when the resolved device is not the
+// GPU, and for `--graphs on` together with --sync-launches (a synchronisation inside a capture is
+// illegal: sync launches turn graphs off by themselves).
+bool parse_gpu_switch(const Flags& flags, const std::string& name, const std::string& device);
 
 // The backend for a resolved device.
 std::unique_ptr<Backend> make_backend(const std::string& device, const Model& model, const BackendConfig& config);

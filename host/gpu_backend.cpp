@@ -9,6 +9,13 @@
 // Divergence: after backward, one finite_check_gpu launch records the first NaN/Inf loss or gradient
 // in a DeviceFault on the device; numeric_fault() reads it where the trainer synchronises anyway.
 //
+// Two ways to run a step. Fused (BackendConfig::fused, on by default, for the models host/fused_plan.h
+// covers, the presets among them): a conv block is one or two fused launches around a cuBLAS GEMM, the
+// classifier head one launch, the optimiser + divergence check + step advance one launch
+// (kernels/fused_forward.h, fused_backward.h): 14 launches for the seed network instead of 40.
+// Layer by layer (every other model, or --fusion off): the per-layer kernels of kernels/kernels.h.
+// Both are tested against the CPU reference; the fused one also against the layered one.
+//
 // CUDA graphs (BackendConfig::graphs, on by default): because a step is the same launch sequence with
 // the same arguments every time, train_step captures it once per (image set, batch count) into a graph
 // and then replays it with one cudaGraphLaunch; eval_batch likewise. What a capture needs and why the
@@ -27,6 +34,9 @@
 #include "errors.h"
 #include "gpu_blas.h"
 #include "gpu_buffer.h"
+#include "fused_backward.h"
+#include "fused_forward.h"
+#include "fused_plan.h"
 #include "gpu_graph.h"
 #include "kernels.h"
 
@@ -58,7 +68,9 @@ class GpuBackend final : public Backend {
   GpuBackend(const Model& model, const BackendConfig& config);
   ~GpuBackend() override;
 
-  std::string describe() const override { return description_ + (use_graphs() ? ", CUDA graphs" : ""); }
+  std::string describe() const override {
+    return description_ + (plan_ ? ", fused kernels" : ", per-layer kernels") + (use_graphs() ? ", CUDA graphs" : "");
+  }
   int add_images(const ImageSet& set) override;
   void set_order(const std::vector<int32_t>& order, int cursor = 0) override;
   void train_step(int set, int begin, int count) override;
@@ -86,6 +98,10 @@ class GpuBackend final : public Backend {
   const ResidentSet& resident(int set) const;
   void forward(int n, bool training, float* probs_out);
   void backward(int n);
+  void forward_fused(const ResidentSet& r, const int32_t* order, const int32_t* cursor, int n, bool training,
+                     float* probs_out);
+  void backward_fused(int n);
+  void optimizer_step_fused(int n);
   Metrics take_metrics(int which);
 
   Model model_;
@@ -110,6 +126,9 @@ class GpuBackend final : public Backend {
   DeviceMetrics* metrics_ = nullptr;  // [0] training, [1] evaluation
   DeviceFault* fault_ = nullptr;      // the first non-finite loss or gradient (finite_check_gpu)
   void* blas_workspace_ = nullptr;    // cuBLAS's workspace (cublasSetWorkspace), part of workspace_
+  std::optional<FusedPlan> plan_;     // the fused plan, or nullopt: layer by layer
+  void* fused_scratch_ = nullptr;     // the fused backward and optimiser kernels' reductions (zeroed once)
+  void* head_scratch_ = nullptr;      // the fused head's reductions (zeroed once)
   size_t blas_workspace_bytes_ = 0;
 
   StepGraphs graphs_;                  // captured steps: train (set, count) and eval (set, count, probs)
@@ -149,7 +168,8 @@ GpuBackend::GpuBackend(const Model& model, const BackendConfig& config)
       description_(device_description()),
       params_(model.arena_size, "parameters"),
       grads_(model.arena_size, "gradients"),
-      opt_state_(2 * model.arena_size, "optimizer state") {
+      opt_state_(2 * model.arena_size, "optimizer state"),
+      plan_(config.fused ? fused_plan(model) : std::nullopt) {
   // A constructor that throws (out of device memory for the workspace: a clear ResourceError) runs
   // no destructor: release the stream and cuBLAS handle here, as the destructor would.
   try {
@@ -223,6 +243,14 @@ void GpuBackend::plan_workspace() {
   const size_t step_at = c.reserve<DeviceStep>(1), cursor_at = c.reserve<int32_t>(1);
   const size_t metrics_at = c.reserve<DeviceMetrics>(2), fault_at = c.reserve<DeviceFault>(1);
   const size_t blas_at = c.reserve<unsigned char>(blas_workspace_bytes_);  // 256-byte aligned, as cuBLAS asks
+  size_t fused_bytes = 0, head_bytes = 0;
+  if (plan_) {  // one region for all backward launches and the optimiser: they run in stream order
+    const FusedConvBlock& b0 = plan_->blocks.front();
+    fused_bytes = std::max(optimizer_step_scratch_bytes(), conv_input_backward_scratch_bytes(b0.OC, b0.K));
+    for (const FusedConvBlock& b : plan_->blocks) fused_bytes = std::max(fused_bytes, conv_epilogue_backward_scratch_bytes(b.OC));
+    head_bytes = head_scratch_bytes(config_.max_batch, plan_->features);
+  }
+  const size_t fused_at = c.reserve<unsigned char>(fused_bytes), head_at = c.reserve<unsigned char>(head_bytes);
 
   workspace_ = DeviceBuffer<unsigned char>(c.size(), "activations and workspace");
   CUDA_CHECK(cudaMemset(workspace_.get(), 0, c.size()));
@@ -245,6 +273,8 @@ void GpuBackend::plan_workspace() {
   metrics_ = reinterpret_cast<DeviceMetrics*>(base + metrics_at);
   fault_ = reinterpret_cast<DeviceFault*>(base + fault_at);
   blas_workspace_ = base + blas_at;
+  fused_scratch_ = base + fused_at;  // zero, as the fused kernels need before their first launch
+  head_scratch_ = base + head_at;
   const DeviceFault none = no_device_fault();
   CUDA_CHECK(cudaMemcpy(fault_, &none, sizeof none, cudaMemcpyHostToDevice));
 }
@@ -404,6 +434,83 @@ void GpuBackend::backward(int n) {
   }
 }
 
+// ---- the fused plan ---------------------------------------------------------------------------------
+// Forward: block 0 from the resident images (it also gathers the batch into act_[0] and batch_labels_,
+// kept for conv1's weight gradient and the loss), each later block as GEMM + epilogue; a block that has
+// a successor writes that conv's im2col (col_) itself. Then the head: training or inference.
+void GpuBackend::forward_fused(const ResidentSet& r, const int32_t* order, const int32_t* cursor, int n, bool training,
+                               float* probs_out) {
+  const std::vector<FusedConvBlock>& blocks = plan_->blocks;
+  for (size_t b = 0; b < blocks.size(); ++b) {
+    const FusedConvBlock& k = blocks[b];
+    const Layer& conv = model_.layers[static_cast<size_t>(k.conv)];
+    const FusedConvBlock* next = b + 1 < blocks.size() ? &blocks[b + 1] : nullptr;
+    float* next_col = next ? col_[static_cast<size_t>(next->conv)] : nullptr;
+    const int next_K = next ? next->K : 0;
+    float* y = act_[static_cast<size_t>(k.out) + 1];
+    int32_t* argmax = k.has_pool() ? argmax_[static_cast<size_t>(k.pool)] : nullptr;
+    if (b == 0) {
+      conv_input_forward_gpu(r.images.get(), r.labels.get(), order, cursor, n, param(conv.weight), param(conv.bias),
+                             k.OC, k.K, k.has_pool(), act_[0], batch_labels_, y, argmax, next_col, next_K, stream_);
+      continue;
+    }
+    const int P = k.OH * k.OW, CKK = k.C * k.K * k.K;
+    gemm_gpu(blas_, false, false, k.OC, n * P, CKK, 1.0f, param(conv.weight), col_[static_cast<size_t>(k.conv)], 0.0f,
+             pre_);
+    conv_epilogue_forward_gpu(pre_, param(conv.bias), n, k.OC, k.OH, k.OW, k.has_pool(), y, argmax, next_col, next_K,
+                              stream_);
+  }
+  const Layer& dense = model_.layers[static_cast<size_t>(plan_->dense)];
+  const float* h = act_[static_cast<size_t>(blocks.back().out) + 1];
+  if (training) {
+    head_train_gpu(h, plan_->features, plan_->rate, config_.seed, step_state_, static_cast<uint32_t>(plan_->dropout),
+                   param(dense.weight), param(dense.bias), batch_labels_, n, metrics_, grad(dense.weight),
+                   grad(dense.bias), dact_[static_cast<size_t>(blocks.back().out) + 1], head_scratch_, stream_);
+  } else {
+    head_eval_gpu(h, plan_->features, param(dense.weight), param(dense.bias), batch_labels_, n, probs_out,
+                  metrics_ + 1, head_scratch_, stream_);
+  }
+}
+
+// Backward from the head's dh: each later block (last first) to dpre and db in one launch, then its two
+// GEMMs (dW = dpre col^T, dcol = W^T dpre, the col2im of which the block before gathers itself), and
+// block 0 straight to its dW and db.
+void GpuBackend::backward_fused(int n) {
+  const std::vector<FusedConvBlock>& blocks = plan_->blocks;
+  const float* dh = dact_[static_cast<size_t>(blocks.back().out) + 1];
+  for (size_t b = blocks.size(); b-- > 0;) {
+    const FusedConvBlock& k = blocks[b];
+    const Layer& conv = model_.layers[static_cast<size_t>(k.conv)];
+    const BlockOutputGrad dy = b + 1 == blocks.size() ? grad_from_dy(dh) : grad_from_next_dcol(dcol_, blocks[b + 1].K);
+    const float* y = act_[static_cast<size_t>(k.out) + 1];
+    const int32_t* argmax = k.has_pool() ? argmax_[static_cast<size_t>(k.pool)] : nullptr;
+    const ConvBlockShape shape{n, k.OC, k.OH, k.OW, k.has_pool()};
+    if (b == 0) {
+      conv_input_backward_gpu(act_[0], dy, y, argmax, grad(conv.weight), grad(conv.bias), k.H, k.W, k.K, shape,
+                              fused_scratch_, stream_);
+      break;
+    }
+    const int P = k.OH * k.OW, CKK = k.C * k.K * k.K;
+    const float* col = col_[static_cast<size_t>(k.conv)];
+    conv_epilogue_backward_gpu(dy, y, argmax, pre_, grad(conv.bias), shape, fused_scratch_, stream_);
+    gemm_gpu(blas_, false, true, k.OC, CKK, n * P, 1.0f, pre_, col, 0.0f, grad(conv.weight));
+    gemm_gpu(blas_, true, false, CKK, n * P, k.OC, 1.0f, param(conv.weight), pre_, 0.0f, dcol_);
+  }
+}
+
+// Divergence check + update + step advance, one launch (the layered path's last three).
+void GpuBackend::optimizer_step_fused(int n) {
+  const OptimizerConfig& o = config_.optimizer;
+  float* m = arena_ptr(Arena::OptimizerM);
+  const double* loss = &metrics_[0].loss_sum;
+  if (o.kind == "adam")
+    adam_step_gpu(params_.get(), grads_.get(), m, arena_ptr(Arena::OptimizerV), model_.arena_size, o.lr, o.beta1,
+                  o.beta2, o.eps, loss, step_state_, fault_, n, fused_scratch_, stream_);
+  else
+    sgd_step_gpu(params_.get(), grads_.get(), m, model_.arena_size, o.lr, o.momentum, o.nesterov, loss, step_state_,
+                 fault_, n, fused_scratch_, stream_);
+}
+
 void GpuBackend::train_step(int set, int begin, int count) {
   const ResidentSet& r = resident(set);
   CONVNET_CHECK(count > 0 && count <= config_.max_batch, "batch larger than the backend's capacity");
@@ -419,6 +526,12 @@ void GpuBackend::train_step(int set, int begin, int count) {
 // The training step as launches on stream_: the same sequence, with the same arguments, every step of
 // `count` samples (the batch position and step count are read from DeviceStep).
 void GpuBackend::enqueue_train_step(const ResidentSet& r, int count) {
+  if (plan_) {
+    forward_fused(r, indices_.get(), &step_state_->cursor, count, true, nullptr);
+    backward_fused(count);
+    optimizer_step_fused(count);
+    return;
+  }
   gather_batch_gpu(r.images.get(), r.labels.get(), indices_.get(), &step_state_->cursor, count, act_[0],
                    batch_labels_, stream_);
   forward(count, true, nullptr);
@@ -457,6 +570,8 @@ void GpuBackend::eval_batch(int set, int first, int count, float* probs) {
 // Inference on `count` samples from position *eval_first_ of the identity order, on stream_.
 void GpuBackend::enqueue_eval_batch(const ResidentSet& r, int count, bool with_probs) {
   CUDA_CHECK(cudaMemcpyAsync(eval_cursor_, eval_first_.get(), sizeof(int32_t), cudaMemcpyHostToDevice, stream_));
+  if (plan_) return forward_fused(r, indices_.get() + index_capacity_, eval_cursor_, count, false,
+                                  with_probs ? probs_ : nullptr);
   gather_batch_gpu(r.images.get(), r.labels.get(), indices_.get() + index_capacity_, eval_cursor_, count, act_[0],
                    batch_labels_, stream_);
   forward(count, false, with_probs ? probs_ : nullptr);

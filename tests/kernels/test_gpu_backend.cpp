@@ -9,10 +9,16 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstdio>
 
 #include "backend.h"
 #include "errors.h"
+#include "fused_plan.h"
 #include "kernel_test.h"
+#include "launch.h"
+#if defined(CONVNET_SIMT)
+#include "cublas_shim.h"
+#endif
 #include "rng.h"
 #include "test_util.h"
 #include "trainer.h"
@@ -39,12 +45,19 @@ ImageSet bar_images(int count, uint64_t seed) {
   return s;
 }
 
-class GpuBackend : public KernelTest {};
+// A grid cap of 256 blocks: several blocks per reduction row still (the fused kernels' last-block
+// sums run), while the simulator, whose cost is per block and barrier, trains 10x faster than with
+// the full grids. Uncapped grids on the MNIST shapes are covered kernel by kernel (test_fused_*.cpp).
+class GpuBackend : public KernelTest {
+ protected:
+  ScopedGridCap cap_{256};
+};
 
-BackendConfig config_for(const std::string& optimizer, int batch, uint64_t seed) {
+BackendConfig config_for(const std::string& optimizer, int batch, uint64_t seed, bool fused = true) {
   BackendConfig c;
   c.seed = seed;
   c.max_batch = batch;
+  c.fused = fused;
   c.optimizer.kind = optimizer;
   if (optimizer == "sgd") {
     c.optimizer.lr = 0.05f;
@@ -54,14 +67,21 @@ BackendConfig config_for(const std::string& optimizer, int batch, uint64_t seed)
   return c;
 }
 
-// Runs `steps` training steps on both backends and compares loss and every parameter after each.
-void expect_backends_agree(const std::string& arch, const std::string& optimizer, int batch, int steps) {
+// Runs `steps` training steps on both backends and compares loss and every parameter after each;
+// `fused`: the GPU backend's fused kernels where the model allows them (host/fused_plan.h), else its
+// per-layer kernels.
+void expect_backends_agree(const std::string& arch, const std::string& optimizer, int batch, int steps,
+                           bool fused = true) {
   const uint64_t seed = test::test_seed(31);
-  SCOPED_TRACE("arch " + arch + ", optimizer " + optimizer + ", seed " + std::to_string(seed));
+  SCOPED_TRACE("arch " + arch + ", optimizer " + optimizer + (fused ? ", fused" : ", per layer") + ", seed " +
+               std::to_string(seed));
   Model model = build_model(arch);
-  BackendConfig config = config_for(optimizer, batch, seed);
+  BackendConfig config = config_for(optimizer, batch, seed, fused);
   auto cpu = make_cpu_backend(model, config);
   auto gpu = make_gpu_backend(model, config);
+  EXPECT_NE(gpu->describe().find(fused && fused_plan(model) ? ", fused kernels" : ", per-layer kernels"),
+            std::string::npos)
+      << gpu->describe();
   ImageSet data = bar_images(batch * steps, seed);
   const int cpu_set = cpu->add_images(data), gpu_set = gpu->add_images(data);
   std::vector<int32_t> order = epoch_order(seed, 1, data.count);
@@ -90,14 +110,21 @@ void expect_backends_agree(const std::string& arch, const std::string& optimizer
 
 TEST_F(GpuBackend, MatchesCpuForThreeSgdSteps) {
   expect_backends_agree("seed", "sgd", 128, 3);
+  expect_backends_agree("seed", "sgd", 128, 3, false);
 }
 
 TEST_F(GpuBackend, MatchesCpuForThreeAdamSteps) {
   expect_backends_agree("seed", "adam", 128, 3);
+  expect_backends_agree("seed", "adam", 128, 3, false);
 }
 
 TEST_F(GpuBackend, MatchesCpuOnOtherArchitecturesAndOddBatches) {
   expect_backends_agree("keras", "adam", 37, 2);
+  expect_backends_agree("keras", "adam", 37, 2, false);
+  // Fused forms beyond the presets: a conv without a pool feeding a conv, no dropout, batch 1.
+  expect_backends_agree("conv6-conv8-pool-flatten-dense10", "sgd", 5, 2);
+  expect_backends_agree("conv4x5-pool-flatten-dropout0.2-dense10", "adam", 1, 3);
+  // Per layer only (a hidden dense layer).
   expect_backends_agree("conv8x5-pool-flatten-dense16relu-dropout0.3-dense10", "adam", 1, 3);
 }
 
@@ -140,6 +167,60 @@ TEST_F(GpuBackend, ResumesFromCopiedStateIdentically) {
   b->train_step(sb, 32, 16);
   EXPECT_EQ(a->get_arena(Arena::Params), b->get_arena(Arena::Params));
   EXPECT_THROW(b->train_step(sb, 0, 16), std::logic_error);  // out of sequence
+}
+
+// Kernel launches per training step and per evaluation batch (issue #6: at most 15 for the seed
+// network), counted on the simulator: the kernels through convnet::launch, cuBLAS GEMMs through the
+// shim, one launch each (cuBLAS may split a GEMM into more kernels on a GPU: nsys shows those).
+// Graphs off, so every launch is a direct one. The per-layer path is counted too, for the record.
+#if defined(CONVNET_SIMT)
+struct LaunchCount {
+  uint64_t kernels = 0, gemms = 0;
+  uint64_t total() const { return kernels + gemms; }
+};
+
+template <typename F>
+LaunchCount count_launches(F&& work) {
+  const uint64_t k = kernel_launch_count(), g = simt::cublas_call_count();
+  work();
+  return {kernel_launch_count() - k, simt::cublas_call_count() - g};
+}
+
+LaunchCount seed_step_launches(bool fused, bool eval) {
+  const int batch = 8;
+  BackendConfig config = config_for("adam", batch, 3, fused);
+  config.graphs = false;
+  Model model = build_model("seed");
+  auto gpu = make_gpu_backend(model, config);
+  const int set = gpu->add_images(bar_images(3 * batch, 4));
+  gpu->set_order(epoch_order(3, 1, 3 * batch));
+  gpu->train_step(set, 0, batch);  // warm-up: nothing is counted that happens once
+  std::vector<float> probs(batch * kNumClasses);
+  if (eval) return count_launches([&] { gpu->eval_batch(set, 0, batch, probs.data()); });
+  return count_launches([&] { gpu->train_step(set, batch, batch); });
+}
+#endif
+
+TEST_F(GpuBackend, TheSeedStepIsAtMost15Launches) {
+#if !defined(CONVNET_SIMT)
+  GTEST_SKIP() << "launches are counted on the simulator (its cuBLAS shim counts the GEMMs); on a GPU use "
+                  "`convnet train --timing` or nsys";
+#else
+  const LaunchCount fused = seed_step_launches(true, false), layered = seed_step_launches(false, false);
+  const LaunchCount fused_eval = seed_step_launches(true, true), layered_eval = seed_step_launches(false, true);
+  std::printf("seed training step: fused %llu kernels + %llu GEMMs, per layer %llu + %llu; evaluation batch: "
+              "fused %llu + %llu, per layer %llu + %llu\n",
+              (unsigned long long)fused.kernels, (unsigned long long)fused.gemms, (unsigned long long)layered.kernels,
+              (unsigned long long)layered.gemms, (unsigned long long)fused_eval.kernels,
+              (unsigned long long)fused_eval.gemms, (unsigned long long)layered_eval.kernels,
+              (unsigned long long)layered_eval.gemms);
+  EXPECT_LE(fused.total(), 15u);
+  EXPECT_EQ(fused.total(), static_cast<uint64_t>(fused_plan(build_model("seed"))->train_launches()));
+  EXPECT_EQ(fused.gemms, 6u);
+  EXPECT_EQ(fused_eval.total(), static_cast<uint64_t>(fused_plan(build_model("seed"))->eval_launches()));
+  EXPECT_LT(fused.total(), layered.total());
+  EXPECT_LT(fused_eval.total(), layered_eval.total());
+#endif
 }
 
 // An absurd batch asks for more device memory than exists: one clear error naming the size and the
