@@ -9,6 +9,9 @@
 // Divergence: after backward, one finite_check_gpu launch records the first NaN/Inf loss or gradient
 // in a DeviceFault on the device; numeric_fault() reads it where the trainer synchronises anyway.
 //
+// NVTX ranges (host/gpu_profile.h) name the train step, the evaluation batch, each layer's forward
+// and backward ("conv2d_1 forward") and the optimiser for Nsight; they cost nothing without a tool.
+//
 // The same file is compiled for the real GPU (convnet_gpu) and, with CONVNET_SIMT, against the
 // CUDA-on-CPU simulator and the cuBLAS shim, so the whole backend trains in CI.
 #include <algorithm>
@@ -21,6 +24,7 @@
 #include "errors.h"
 #include "gpu_blas.h"
 #include "gpu_buffer.h"
+#include "gpu_profile.h"
 #include "kernels.h"
 
 namespace convnet {
@@ -282,6 +286,7 @@ void GpuBackend::forward(int n, bool training, float* probs_out) {
   const float* in = act_[0];
   for (size_t i = 0; i < model_.layers.size(); ++i) {
     const Layer& l = model_.layers[i];
+    NvtxRange range(l.name, "forward");
     float* out = act_[i + 1];
     const size_t out_n = static_cast<size_t>(n) * l.out.size();
     switch (l.spec.kind) {
@@ -313,6 +318,7 @@ void GpuBackend::forward(int n, bool training, float* probs_out) {
     }
     in = out;
   }
+  NvtxRange range("softmax_xent");
   softmax_xent_gpu(in, batch_labels_, training ? dact_.back() : nullptr, probs_out, n, kNumClasses,
                    metrics_ + (training ? 0 : 1), stream_);
 }
@@ -320,6 +326,7 @@ void GpuBackend::forward(int n, bool training, float* probs_out) {
 void GpuBackend::backward(int n) {
   for (size_t i = model_.layers.size(); i-- > 0;) {
     const Layer& l = model_.layers[i];
+    NvtxRange range(l.name, "backward");
     const float* dy = dact_[i + 1];
     float* dx = i == 0 ? nullptr : dact_[i];  // the input image needs no gradient
     const size_t out_n = static_cast<size_t>(n) * l.out.size();
@@ -358,6 +365,7 @@ void GpuBackend::backward(int n) {
 }
 
 void GpuBackend::train_step(int set, int begin, int count) {
+  NvtxRange step("train_step");
   const ResidentSet& r = resident(set);
   CONVNET_CHECK(count > 0 && count <= config_.max_batch, "batch larger than the backend's capacity");
   CONVNET_CHECK(begin == cursor_ && begin + count <= order_size_, "batches must follow the order in sequence");
@@ -368,17 +376,21 @@ void GpuBackend::train_step(int set, int begin, int count) {
   finite_check_gpu(grads_.get(), model_.arena_size, &metrics_[0].loss_sum, step_state_, fault_, stream_);
   const OptimizerConfig& o = config_.optimizer;
   float* m = arena_ptr(Arena::OptimizerM);
-  if (o.kind == "adam")
-    adam_update_gpu(params_.get(), grads_.get(), m, arena_ptr(Arena::OptimizerV), model_.arena_size, o.lr, o.beta1,
-                    o.beta2, o.eps, step_state_, stream_);
-  else
-    sgd_update_gpu(params_.get(), grads_.get(), m, model_.arena_size, o.lr, o.momentum, o.nesterov, stream_);
+  {
+    NvtxRange update("optimizer");
+    if (o.kind == "adam")
+      adam_update_gpu(params_.get(), grads_.get(), m, arena_ptr(Arena::OptimizerV), model_.arena_size, o.lr,
+                      o.beta1, o.beta2, o.eps, step_state_, stream_);
+    else
+      sgd_update_gpu(params_.get(), grads_.get(), m, model_.arena_size, o.lr, o.momentum, o.nesterov, stream_);
+  }
   step_advance_gpu(step_state_, count, stream_);
   cursor_ += count;
   ++step_;
 }
 
 void GpuBackend::eval_batch(int set, int first, int count, float* probs) {
+  NvtxRange batch("eval_batch");
   const ResidentSet& r = resident(set);
   CONVNET_CHECK(count > 0 && count <= config_.max_batch, "batch larger than the backend's capacity");
   CONVNET_CHECK(first >= 0 && first + count <= r.count, "evaluation range outside the image set");
