@@ -1,9 +1,12 @@
-// The launch observer (kernels/launch_observer.h): every kernel launch and every GEMM is one
-// before/after pair with its name, on the launch's stream; nothing is seen without an observer or
-// after it is removed.
+// The launch observer (kernels/launch_observer.h) and the `--timing` KernelTimer built on it
+// (host/gpu_timing.h): every kernel launch and every GEMM is one before/after pair with its name, on
+// the launch's stream; nothing is seen without an observer or after it is removed; the timer's table
+// accounts for every launch of a training step and its shares sum to 100 %.
+// Under the simulator the events time the simulator on the host, which is all these checks need.
 // The same source builds kernel_tests_sim (simulator) and kernel_tests_gpu (real GPU; skips without one).
 #include <gtest/gtest.h>
 
+#include <cstdlib>
 #include <map>
 #include <string>
 #include <utility>
@@ -12,6 +15,7 @@
 #include "backend.h"
 #include "device_array.h"
 #include "gpu_blas.h"
+#include "gpu_timing.h"
 #include "kernel_test.h"
 #include "kernels.h"
 #include "launch.h"
@@ -132,6 +136,52 @@ TEST_F(LaunchObserverTest, SeesEveryLaunchOfATrainingStep) {
   EXPECT_EQ(count["adam_update_kernel"], 1);
   EXPECT_EQ(names.front(), "gather_batch_kernel");
   EXPECT_EQ(names.back(), "step_advance_kernel");
+}
+
+TEST_F(LaunchObserverTest, KernelTimerAccountsForEveryLaunchOfEveryStep) {
+  const int n = 4, warmup = 1, steps = 3;
+  int set = 0;
+  auto gpu = seed_backend(n, &set);
+  KernelTimer timer;
+  ScopedLaunchObserver watch(&timer);
+  gpu->train_step(set, 0, n);  // warm-up: sizes the event pool
+  const size_t per_step = timer.launches() / warmup;
+  timer.restart(per_step * steps);
+  for (int s = 1; s <= steps; ++s) {
+    timer.begin_step();
+    gpu->train_step(set, s * n, n);
+    timer.end_step();
+  }
+  EXPECT_EQ(timer.launches(), per_step * steps);
+  TimingReport r = timer.report(steps);
+  int64_t calls = 0;
+  for (const KernelTime& k : r.kernels) {
+    calls += k.calls;
+    EXPECT_EQ(k.calls % steps, 0) << k.name << " ran a different number of times in different steps";
+    EXPECT_GE(k.total_us, 0.0) << k.name;
+  }
+  EXPECT_EQ(calls, static_cast<int64_t>(per_step) * steps);
+  EXPECT_EQ(r.kernels.front().name, "gather_batch_kernel") << "kernels are listed in first-launch order";
+  // Kernels run one after another inside their step: their sum cannot exceed the steps' span.
+  EXPECT_GT(r.step_events_us, 0.0);
+  EXPECT_LE(kernel_sum_us(r), r.step_events_us * 1.0001 + 1.0);
+  double share_sum = 0.0;
+  for (double s : kernel_shares(r)) share_sum += s;
+  EXPECT_NEAR(share_sum, 100.0, 1e-9);
+
+  // The printed table: one row per kernel whose share column sums to 100 % within rounding.
+  const std::string table = format_timing_table(r, "title");
+  double printed = 0.0;
+  int rows = 0;
+  size_t at = table.find('\n', table.find('\n') + 1) + 1;  // after the title and the header
+  for (int i = 0; i < static_cast<int>(r.kernels.size()); ++i, ++rows) {
+    const size_t end = table.find('\n', at);
+    const std::string line = table.substr(at, end - at);
+    printed += std::strtod(line.substr(line.rfind(' ') + 1).c_str(), nullptr);
+    at = end + 1;
+  }
+  EXPECT_NEAR(printed, 100.0, 0.05 * rows + 1e-9) << table;
+  EXPECT_EQ(table.compare(at, 11, "all kernels"), 0) << table;
 }
 
 }  // namespace
