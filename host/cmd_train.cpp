@@ -108,7 +108,8 @@ Window window_from_flags(const Flags& f) {
   }
   w.flag = timing ? "timing" : "profile-steps";
   const std::string flag = std::string("--") + w.flag;
-  if (timing && profile) throw UsageError("--timing: cannot be combined with --profile-steps (one measuring window per run)");
+  if (timing && profile)
+    throw UsageError("--timing: cannot be combined with --profile-steps (one measuring window per run)");
   for (const char* other : {"resume", "checkpoint", "checkpoint-every", "save", "log", "epochs"})
     if (f.has(other))
       throw UsageError(flag + ": cannot be combined with --" + other +

@@ -45,8 +45,9 @@ while [[ $# -gt 0 ]]; do
   esac
   shift
 done
-[[ $steps =~ ^[1-9][0-9]*$ ]] || { echo "profile.sh: --steps: expected a positive integer, got '$steps'" >&2; exit 2; }
-[[ $warmup =~ ^[0-9]+$ ]] || { echo "profile.sh: --warmup: expected a non-negative integer, got '$warmup'" >&2; exit 2; }
+bad() { echo "profile.sh: $1" >&2; exit 2; }
+[[ $steps =~ ^[1-9][0-9]*$ ]] || bad "--steps: expected a positive integer, got '$steps'"
+[[ $warmup =~ ^[0-9]+$ ]] || bad "--warmup: expected a non-negative integer, got '$warmup'"
 
 # Prints a command (words quoted only where the shell needs it); runs it unless this is a dry run.
 show() {
