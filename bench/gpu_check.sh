@@ -8,14 +8,17 @@
 #   4. runs compute-sanitizer (memcheck, racecheck, synccheck, initcheck) over the kernel tests;
 #   5. trains the full seed recipe (Adam, batch 128, 15 epochs, validation 0.1) on real MNIST from
 #      $MNIST_DIR (default .mnist) and compares test accuracy with the CPU anchor in bench/RESULTS.md;
-#   6. runs the side-by-side benchmark (bench/side_by_side.sh: this trainer with graphs on and off,
+#   6. checks the profiling tools: `convnet train --timing 20` prints its per-kernel table, and
+#      scripts/profile.sh runs ncu on a 3-step --profile-steps window and makes the kernel table
+#      (this is where ncu's real CSV meets scripts/ncu_table.py);
+#   7. runs the side-by-side benchmark (bench/side_by_side.sh: this trainer with graphs on and off,
 #      PyTorch eager and torch.compile, Keras 3 on JAX when keras is carried in .whl/) and appends
 #      its table to bench/RESULTS.md; a row it could not measure says so there and does not fail
 #      the check (the script failing does). The table is also printed, before the summary, so it
 #      reaches the end of the output; on the device tool, whose RESULTS.md stays on the device,
 #      append the fetched results here: bench/side_by_side.py table side_by_side/results.jsonl --append;
-#   7. prints a short summary table last. Logs go to $OUT (when set) or bench/logs/gpu_check/.
-# Budget: <= 8 minutes on an H100 for steps 1-5; step 6 gets what is left of GPU_CHECK_DEADLINE_S
+#   8. prints a short summary table last. Logs go to $OUT (when set) or bench/logs/gpu_check/.
+# Budget: <= 9 minutes on an H100 for steps 1-6; step 7 gets what is left of GPU_CHECK_DEADLINE_S
 # (default 570 s, under the device tool's 10 minutes a command) less 30 s for the summary, at most
 # SIDE_BY_SIDE_BUDGET_S (default 240); under 60 s it is skipped, saying so. GPU_CHECK_SIDE_BY_SIDE=0
 # skips it. Exit status: 0 only when every step passed.
@@ -165,7 +168,36 @@ else
   fi
 fi
 
-# ---- 6. side-by-side benchmark --------------------------------------------------------------------
+# ---- 6. profiling: the --timing table and Nsight Compute on the --profile-steps window ------------------
+t0=$(now)
+if has_gpu; then
+  "$bin/convnet" train --device gpu --timing 20 --data "$MNIST_DIR" > "$out/timing.log" 2>&1
+  rc=$?
+  per_step=$(sed -n 's/^step, first launch to last (events) *//p' "$out/timing.log")
+  if [ $rc -eq 0 ] && grep -q '^all kernels .* 100.0%$' "$out/timing.log"; then
+    record "timing" ok "--timing 20: ${per_step:-?} us a step from events (table in timing.log)" "$(elapsed "$t0")"
+  else
+    record "timing" FAIL "exit $rc or no table (see timing.log)" "$(elapsed "$t0")"
+  fi
+  t0=$(now)
+  CONVNET="$bin/convnet" timeout 300 scripts/profile.sh --steps 3 --out "$out/profile" -- --data "$MNIST_DIR" \
+    > "$out/profile.log" 2>&1
+  rc=$?
+  kernels=$(grep -c '^| [^*-]' "$out/profile/kernels.md" 2>/dev/null)
+  if [ $rc -eq 0 ] && [ "${kernels:-0}" -gt 1 ]; then
+    record "ncu profile" ok "$((kernels - 1)) kernels in profile/kernels.md" "$(elapsed "$t0")"
+  else
+    record "ncu profile" FAIL "exit $rc (see profile.log; ERR_NVGPUCTRPERM means no counter access)" "$(elapsed "$t0")"
+  fi
+elif [ "$dry" = 1 ]; then
+  record "timing" skipped "dry run: no GPU" 0
+  record "ncu profile" skipped "dry run: no GPU" 0
+else
+  record "timing" FAIL "no GPU" 0
+  record "ncu profile" FAIL "no GPU" 0
+fi
+
+# ---- 7. side-by-side benchmark --------------------------------------------------------------------
 t0=$(now)
 left=$(( deadline - ($(date +%s) - check_start) - 30 ))
 sbs_budget=${SIDE_BY_SIDE_BUDGET_S:-240}
@@ -192,7 +224,7 @@ else
   fi
 fi
 
-# ---- 7. summary -------------------------------------------------------------------------------------
+# ---- 8. summary -------------------------------------------------------------------------------------
 {
   echo
   echo "GPU check summary — GPU: $gpu_name; commit $(git rev-parse --short HEAD 2>/dev/null); $(date -u +%FT%TZ)"

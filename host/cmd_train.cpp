@@ -15,10 +15,18 @@
 // was written): a checkpoint write that fails (full disk: exit 2) leaves the previous file intact, and
 // a run whose loss or gradients go NaN/Inf (exit 3, trainer.h) writes no checkpoint after the fault.
 // The folders of --save, --checkpoint and --log are checked before any data is read.
+//
+// Measuring instead of training (GPU only; host/step_window.h): --timing [N] runs W warm-up steps, then
+// N timed steps with a CUDA event pair around every launch (host/gpu_timing.h), prints the per-kernel
+// table (host/timing_table.h) and exits 0; --profile-steps N runs W warm-up steps, then N steps between
+// cudaProfilerStart and cudaProfilerStop for `ncu --profile-from-start off` / `nsys profile
+// --capture-range=cudaProfilerApi` (scripts/profile.sh), and exits 0. Neither saves, logs or
+// checkpoints anything, so those flags (and --resume, --epochs) are usage errors with them.
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <chrono>
 #include <cstdio>
 #include <cstring>
 #include <ctime>
@@ -31,7 +39,12 @@
 #include "errors.h"
 #include "interrupt.h"
 #include "model_io.h"
+#include "step_window.h"
 #include "trainer.h"
+#ifdef CONVNET_HAVE_CUDA
+#include "gpu_profile.h"
+#include "gpu_timing.h"
+#endif
 
 namespace convnet {
 namespace {
@@ -69,10 +82,50 @@ const char* const kTrainHelp =
     "  --checkpoint-every N  epochs between checkpoints (default 1 with --checkpoint)\n"
     "  --resume PATH       continue the run a checkpoint holds; its recipe flags come from the\n"
     "                      checkpoint (--epochs may be raised to train longer)\n"
+    "  --timing [N]        GPU: time N training steps (default 50) with CUDA events around every\n"
+    "                      kernel launch, print each kernel's share of the step and exit (no model)\n"
+    "  --profile-steps N   GPU: run N training steps between cudaProfilerStart and cudaProfilerStop\n"
+    "                      for Nsight (scripts/profile.sh) and exit (no model)\n"
+    "  --warmup-steps W    steps before --timing or --profile-steps measure (default 5)\n"
     "Ctrl-C finishes the current step, writes a checkpoint (to --checkpoint PATH, else\n"
     "./convnet-interrupted.ckpt) and prints how to resume; a second Ctrl-C exits at once.\n"
     "A NaN or Inf loss or gradient stops the run with exit code 3, naming the step, layer and tensor;\n"
     "no checkpoint is written after it.\n";
+
+constexpr int kDefaultTimingSteps = 50;
+constexpr int kDefaultWarmupSteps = 5;
+
+// --timing / --profile-steps: a measuring window instead of a training run.
+struct Window {
+  enum class Kind { None, Timing, Profile } kind = Kind::None;
+  int steps = 0;
+  int warmup = kDefaultWarmupSteps;
+  const char* flag = "";
+};
+
+// Checked before anything is read, so a conflict costs nothing and names the flags.
+Window window_from_flags(const Flags& f) {
+  Window w;
+  const bool timing = f.has("timing"), profile = f.has("profile-steps");
+  if (!timing && !profile) {
+    if (f.has("warmup-steps")) throw UsageError("--warmup-steps: needs --timing or --profile-steps");
+    return w;
+  }
+  w.flag = timing ? "timing" : "profile-steps";
+  const std::string flag = std::string("--") + w.flag;
+  if (timing && profile)
+    throw UsageError("--timing: cannot be combined with --profile-steps (one measuring window per run)");
+  for (const char* other : {"resume", "checkpoint", "checkpoint-every", "save", "log", "epochs"})
+    if (f.has(other))
+      throw UsageError(flag + ": cannot be combined with --" + other +
+                       " (it runs a few steps to measure and exits without training the recipe)");
+  if (timing && f.has("sync-launches"))
+    throw UsageError("--timing: cannot be combined with --sync-launches (the waits would be timed too)");
+  w.kind = timing ? Window::Kind::Timing : Window::Kind::Profile;
+  w.steps = static_cast<int>(f.get_int(w.flag, kDefaultTimingSteps, 1, 1000000));
+  w.warmup = static_cast<int>(f.get_int("warmup-steps", kDefaultWarmupSteps, 0, 1000000));
+  return w;
+}
 
 // The recipe the flags ask for; `base` supplies what they leave out (the defaults of a new run, or
 // the checkpoint's recipe when resuming).
@@ -292,6 +345,59 @@ class Checkpointer {
   std::string last_good_;
 };
 
+#ifdef CONVNET_HAVE_CUDA
+using Clock = std::chrono::steady_clock;
+
+// --timing: a KernelTimer observes every launch of the timed steps; CUDA graphs stay off, since a
+// replayed graph makes no launches to observe.
+int run_timing(const Window& w, const Plan& p, const Dataset& data, Backend& backend) {
+  std::printf("Timing %d training steps of batch %d after %d warm-up steps: CUDA events around every launch "
+              "(CUDA graphs off)\n", w.steps, p.recipe.batch, w.warmup);
+  std::fflush(stdout);
+  KernelTimer timer;
+  ScopedLaunchObserver observe(&timer);
+  Clock::time_point t0;
+  double wall_us = 0.0;
+  StepWindowHooks hooks;
+  hooks.start = [&] {
+    const size_t per_step = w.warmup > 0 ? timer.launches() / static_cast<size_t>(w.warmup) : 0;
+    timer.restart(per_step * static_cast<size_t>(w.steps));  // the timed steps create no events
+    t0 = Clock::now();
+  };
+  hooks.before_step = [&] { timer.begin_step(); };
+  hooks.after_step = [&] { timer.end_step(); };
+  hooks.stop = [&] { wall_us = std::chrono::duration<double, std::micro>(Clock::now() - t0).count(); };
+  const Metrics m = run_step_window(backend, data.train, train_config(p, backend), w.warmup, w.steps, hooks);
+  TimingReport report = timer.report(w.steps);
+  report.wall_us = wall_us;
+  std::printf("%s", format_timing_table(report, "Per kernel, mean over the timed steps (microseconds):").c_str());
+  std::printf("Loss over the timed steps: %.4f\n", m.loss());
+  return 0;
+}
+
+// --profile-steps: the window Nsight captures with --profile-from-start off / cudaProfilerApi.
+int run_profile_window(const Window& w, const Plan& p, const Dataset& data, Backend& backend) {
+  std::printf("Profiling %d training steps of batch %d after %d warm-up steps, between cudaProfilerStart and "
+              "cudaProfilerStop\n", w.steps, p.recipe.batch, w.warmup);
+  std::fflush(stdout);
+  StepWindowHooks hooks;
+  hooks.start = cuda_profiler_start;
+  hooks.stop = cuda_profiler_stop;
+  const Metrics m = run_step_window(backend, data.train, train_config(p, backend), w.warmup, w.steps, hooks);
+  std::printf("Profiled %d steps (loss %.4f)\n", w.steps, m.loss());
+  return 0;
+}
+#endif
+
+int run_window(const Window& w, const Plan& p, const Dataset& data, Backend& backend) {
+#ifdef CONVNET_HAVE_CUDA
+  return w.kind == Window::Kind::Timing ? run_timing(w, p, data, backend) : run_profile_window(w, p, data, backend);
+#else
+  (void)p, (void)data, (void)backend;
+  throw UsageError(std::string("--") + w.flag + ": this build has no CUDA support");
+#endif
+}
+
 }  // namespace
 
 int cmd_train(const std::vector<std::string>& args) {
@@ -299,17 +405,27 @@ int cmd_train(const std::vector<std::string>& args) {
   Flags f("train", args,
           {"arch", "epochs", "batch-size", "optimizer", "lr", "momentum", "val-split", "limit-train", "seed", "device",
            "data", "dataset", "save", "log", "checkpoint", "checkpoint-every", "resume", "graphs",
-           "fusion"},
-          {"nesterov", "no-test", "tf32", "sync-launches"});
+           "fusion", "profile-steps", "warmup-steps"},
+          {"nesterov", "no-test", "tf32", "sync-launches"}, {"timing"});
   if (!f.positional().empty()) throw UsageError("train: unexpected argument '" + f.positional()[0] + "'");
   refuse_empty_paths(f, {"data", "save", "log", "checkpoint", "resume"});
+  const Window window = window_from_flags(f);
   Plan p = plan_from_flags(f);
   const std::string device = parse_device(f);
   BackendConfig gpu_switches;
   gpu_switches.tf32 = f.has("tf32");
   if (gpu_switches.tf32 && device != "gpu") throw UsageError("--tf32: only applies to --device gpu");
+  if (window.kind != Window::Kind::None && device != "gpu")
+    throw UsageError(std::string("--") + window.flag + ": only applies to --device gpu");
   gpu_switches.graphs = parse_gpu_switch(f, "graphs", device);
   gpu_switches.fused = parse_gpu_switch(f, "fusion", device);
+  // --timing times each launch between CUDA events: a replayed graph makes no launches to observe,
+  // and events recorded during a capture would land inside the graph. So graphs are off for it.
+  if (window.kind == Window::Kind::Timing) {
+    if (f.has("graphs") && gpu_switches.graphs)
+      throw UsageError("--graphs: 'on' contradicts --timing, which times every launch directly (graphs off)");
+    gpu_switches.graphs = false;
+  }
   apply_sync_launches(f, device);
 
   Dataset data = load_dataset(default_data_dir(f.get("data", ""), p.recipe.dataset), p.recipe.dataset);
@@ -322,6 +438,7 @@ int cmd_train(const std::vector<std::string>& args) {
             << "Data: " << data.name << " from " << data.dir << "\n"
             << "Model: " << p.model.spec << " (" << p.model.param_count << " parameters)\n";
   if (p.resumed) std::cout << "Resumed from " << p.resume_path << "\n";
+  if (window.kind != Window::Kind::None) return std::cout << std::flush, run_window(window, p, data, *backend);
 
   TrainConfig tc = train_config(p, *backend);
   Checkpointer ckpt(p, *backend, p.checkpoint_path.empty() ? kInterruptCheckpoint : p.checkpoint_path);

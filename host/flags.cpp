@@ -10,7 +10,8 @@
 namespace convnet {
 
 Flags::Flags(const std::string& command, const std::vector<std::string>& args,
-             const std::set<std::string>& value_flags, const std::set<std::string>& bool_flags)
+             const std::set<std::string>& value_flags, const std::set<std::string>& bool_flags,
+             const std::set<std::string>& optional_value_flags)
     : command_(command) {
   for (size_t i = 0; i < args.size(); ++i) {
     const std::string& a = args[i];
@@ -33,6 +34,9 @@ Flags::Flags(const std::string& command, const std::vector<std::string>& args,
         if (i + 1 >= args.size()) throw UsageError("--" + name + ": missing value");
         value = args[++i];
       }
+    } else if (optional_value_flags.count(name)) {
+      if (!inline_value && i + 1 < args.size() && args[i + 1].compare(0, 2, "--") != 0) value = args[++i];
+      else if (!inline_value) bare_.insert(name);
     } else if (bool_flags.count(name)) {
       if (inline_value) throw UsageError("--" + name + ": takes no value");
       value = "1";
@@ -45,15 +49,20 @@ Flags::Flags(const std::string& command, const std::vector<std::string>& args,
   }
 }
 
-std::string Flags::get(const std::string& name, const std::string& fallback) const {
+const std::string* Flags::value(const std::string& name) const {
   auto it = values_.find(name);
-  return it == values_.end() ? fallback : it->second;
+  return it == values_.end() || bare_.count(name) ? nullptr : &it->second;
+}
+
+std::string Flags::get(const std::string& name, const std::string& fallback) const {
+  const std::string* v = value(name);
+  return v ? *v : fallback;
 }
 
 int64_t Flags::get_int(const std::string& name, int64_t fallback, int64_t lo, int64_t hi) const {
-  auto it = values_.find(name);
-  if (it == values_.end()) return fallback;
-  const std::string& s = it->second;
+  const std::string* given = value(name);
+  if (!given) return fallback;
+  const std::string& s = *given;
   char* end = nullptr;
   errno = 0;
   long long v = std::strtoll(s.c_str(), &end, 10);
@@ -66,9 +75,9 @@ int64_t Flags::get_int(const std::string& name, int64_t fallback, int64_t lo, in
 }
 
 uint64_t Flags::get_u64(const std::string& name, uint64_t fallback) const {
-  auto it = values_.find(name);
-  if (it == values_.end()) return fallback;
-  const std::string& s = it->second;
+  const std::string* given = value(name);
+  if (!given) return fallback;
+  const std::string& s = *given;
   char* end = nullptr;
   errno = 0;
   unsigned long long v = std::strtoull(s.c_str(), &end, 10);
@@ -81,9 +90,9 @@ uint64_t Flags::get_u64(const std::string& name, uint64_t fallback) const {
 
 double Flags::get_double(const std::string& name, double fallback, double lo, double hi, bool lo_open,
                          bool hi_open) const {
-  auto it = values_.find(name);
-  if (it == values_.end()) return fallback;
-  const std::string& s = it->second;
+  const std::string* given = value(name);
+  if (!given) return fallback;
+  const std::string& s = *given;
   char* end = nullptr;
   double v = std::strtod(s.c_str(), &end);
   if (s.empty() || *end != '\0' || !std::isfinite(v))

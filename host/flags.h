@@ -1,4 +1,6 @@
 // A small command-line flag parser: `--name value`, `--name=value` and boolean `--name`.
+// A flag with an optional value (`--timing`, `--timing 100`, `--timing=100`) takes the next argument as
+// its value unless that starts with "--"; given bare, the getters return their fallback.
 //
 // Each command declares the flags it accepts; anything else, a missing value, a malformed number
 // or a value out of range is a UsageError naming the flag.
@@ -16,7 +18,7 @@ class Flags {
  public:
   // value_flags take a value, bool_flags do not. args excludes the program and command names.
   Flags(const std::string& command, const std::vector<std::string>& args, const std::set<std::string>& value_flags,
-        const std::set<std::string>& bool_flags);
+        const std::set<std::string>& bool_flags, const std::set<std::string>& optional_value_flags = {});
 
   bool has(const std::string& name) const { return values_.count(name) != 0; }
   std::string get(const std::string& name, const std::string& fallback) const;
@@ -29,7 +31,11 @@ class Flags {
 
  private:
   std::string command_;
+  // The value given, or nullptr when the flag is absent or given bare.
+  const std::string* value(const std::string& name) const;
+
   std::map<std::string, std::string> values_;
+  std::set<std::string> bare_;  // optional-value flags given without a value
   std::vector<std::string> positional_;
 };
 

@@ -22,6 +22,9 @@
 // backend's calls are legal in one: host/gpu_graph.h. Why each call that writes device state outside a
 // step leaves the graphs valid: the comment above GpuBackend::add_images.
 //
+// NVTX ranges (host/gpu_profile.h) name the train step, the evaluation batch, each layer's forward
+// and backward ("conv2d_1 forward") and the optimiser for Nsight; they cost nothing without a tool.
+//
 // The same file is compiled for the real GPU (convnet_gpu) and, with CONVNET_SIMT, against the
 // CUDA-on-CPU simulator and the cuBLAS shim, so the whole backend trains in CI.
 #include <algorithm>
@@ -38,6 +41,7 @@
 #include "fused_forward.h"
 #include "fused_plan.h"
 #include "gpu_graph.h"
+#include "gpu_profile.h"
 #include "kernels.h"
 
 namespace convnet {
@@ -359,6 +363,7 @@ void GpuBackend::forward(int n, bool training, float* probs_out) {
   const float* in = act_[0];
   for (size_t i = 0; i < model_.layers.size(); ++i) {
     const Layer& l = model_.layers[i];
+    NvtxRange range(l.name, "forward");
     float* out = act_[i + 1];
     const size_t out_n = static_cast<size_t>(n) * l.out.size();
     switch (l.spec.kind) {
@@ -390,6 +395,7 @@ void GpuBackend::forward(int n, bool training, float* probs_out) {
     }
     in = out;
   }
+  NvtxRange range("softmax_xent");
   softmax_xent_gpu(in, batch_labels_, training ? dact_.back() : nullptr, probs_out, n, kNumClasses,
                    metrics_ + (training ? 0 : 1), stream_);
 }
@@ -397,6 +403,7 @@ void GpuBackend::forward(int n, bool training, float* probs_out) {
 void GpuBackend::backward(int n) {
   for (size_t i = model_.layers.size(); i-- > 0;) {
     const Layer& l = model_.layers[i];
+    NvtxRange range(l.name, "backward");
     const float* dy = dact_[i + 1];
     float* dx = i == 0 ? nullptr : dact_[i];  // the input image needs no gradient
     const size_t out_n = static_cast<size_t>(n) * l.out.size();
@@ -444,6 +451,7 @@ void GpuBackend::forward_fused(const ResidentSet& r, const int32_t* order, const
   for (size_t b = 0; b < blocks.size(); ++b) {
     const FusedConvBlock& k = blocks[b];
     const Layer& conv = model_.layers[static_cast<size_t>(k.conv)];
+    NvtxRange range(conv.name, "forward");
     const FusedConvBlock* next = b + 1 < blocks.size() ? &blocks[b + 1] : nullptr;
     float* next_col = next ? col_[static_cast<size_t>(next->conv)] : nullptr;
     const int next_K = next ? next->K : 0;
@@ -462,6 +470,7 @@ void GpuBackend::forward_fused(const ResidentSet& r, const int32_t* order, const
   }
   const Layer& dense = model_.layers[static_cast<size_t>(plan_->dense)];
   const float* h = act_[static_cast<size_t>(blocks.back().out) + 1];
+  NvtxRange range("head");
   if (training) {
     head_train_gpu(h, plan_->features, plan_->rate, config_.seed, step_state_, static_cast<uint32_t>(plan_->dropout),
                    param(dense.weight), param(dense.bias), batch_labels_, n, metrics_, grad(dense.weight),
@@ -481,6 +490,7 @@ void GpuBackend::backward_fused(int n) {
   for (size_t b = blocks.size(); b-- > 0;) {
     const FusedConvBlock& k = blocks[b];
     const Layer& conv = model_.layers[static_cast<size_t>(k.conv)];
+    NvtxRange range(conv.name, "backward");
     const BlockOutputGrad dy = b + 1 == blocks.size() ? grad_from_dy(dh) : grad_from_next_dcol(dcol_, blocks[b + 1].K);
     const float* y = act_[static_cast<size_t>(k.out) + 1];
     const int32_t* argmax = k.has_pool() ? argmax_[static_cast<size_t>(k.pool)] : nullptr;
@@ -500,6 +510,7 @@ void GpuBackend::backward_fused(int n) {
 
 // Divergence check + update + step advance, one launch (the layered path's last three).
 void GpuBackend::optimizer_step_fused(int n) {
+  NvtxRange range("optimizer");
   const OptimizerConfig& o = config_.optimizer;
   float* m = arena_ptr(Arena::OptimizerM);
   const double* loss = &metrics_[0].loss_sum;
@@ -512,6 +523,7 @@ void GpuBackend::optimizer_step_fused(int n) {
 }
 
 void GpuBackend::train_step(int set, int begin, int count) {
+  NvtxRange step("train_step");
   const ResidentSet& r = resident(set);
   CONVNET_CHECK(count > 0 && count <= config_.max_batch, "batch larger than the backend's capacity");
   CONVNET_CHECK(begin == cursor_ && begin + count <= order_size_, "batches must follow the order in sequence");
@@ -539,15 +551,19 @@ void GpuBackend::enqueue_train_step(const ResidentSet& r, int count) {
   finite_check_gpu(grads_.get(), model_.arena_size, &metrics_[0].loss_sum, step_state_, fault_, stream_);
   const OptimizerConfig& o = config_.optimizer;
   float* m = arena_ptr(Arena::OptimizerM);
-  if (o.kind == "adam")
-    adam_update_gpu(params_.get(), grads_.get(), m, arena_ptr(Arena::OptimizerV), model_.arena_size, o.lr, o.beta1,
-                    o.beta2, o.eps, step_state_, stream_);
-  else
-    sgd_update_gpu(params_.get(), grads_.get(), m, model_.arena_size, o.lr, o.momentum, o.nesterov, stream_);
+  {
+    NvtxRange update("optimizer");
+    if (o.kind == "adam")
+      adam_update_gpu(params_.get(), grads_.get(), m, arena_ptr(Arena::OptimizerV), model_.arena_size, o.lr,
+                      o.beta1, o.beta2, o.eps, step_state_, stream_);
+    else
+      sgd_update_gpu(params_.get(), grads_.get(), m, model_.arena_size, o.lr, o.momentum, o.nesterov, stream_);
+  }
   step_advance_gpu(step_state_, count, stream_);
 }
 
 void GpuBackend::eval_batch(int set, int first, int count, float* probs) {
+  NvtxRange batch("eval_batch");
   const ResidentSet& r = resident(set);
   CONVNET_CHECK(count > 0 && count <= config_.max_batch, "batch larger than the backend's capacity");
   CONVNET_CHECK(first >= 0 && first + count <= r.count, "evaluation range outside the image set");

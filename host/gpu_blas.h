@@ -5,6 +5,8 @@
 // mapping, written once: a row-major (R, C) matrix is, byte for byte, a column-major (C, R) matrix,
 // i.e. its transpose. So row-major C = op(A) op(B) is column-major C^T = op(B)^T op(A)^T: call
 // cublasSgemm with the operands swapped, m = N, n = M, and each operand's own transpose flag.
+// An installed LaunchObserver (kernels/launch_observer.h) sees each GEMM as one launch named by its
+// row-major shape, "sgemm NT 32x6272x9"; the name is built only when an observer is installed.
 #pragma once
 
 #if defined(CONVNET_SIMT) && !defined(__CUDACC__)
@@ -13,27 +15,54 @@
 #include <cublas_v2.h>
 #endif
 
+#include <cstdio>
 #include <stdexcept>
 #include <string>
 
-#define CUBLAS_CHECK(expr)                                                                               \
-  do {                                                                                                   \
-    const cublasStatus_t convnet_cublas_status_ = (expr);                                                \
-    if (convnet_cublas_status_ != CUBLAS_STATUS_SUCCESS)                                                 \
-      throw std::runtime_error(std::string(__FILE__) + ":" + std::to_string(__LINE__) + ": cuBLAS error " + \
-                               cublasGetStatusName(convnet_cublas_status_) + " (" +                      \
-                               cublasGetStatusString(convnet_cublas_status_) + ") in `" #expr "`");      \
+#include "launch_observer.h"
+
+namespace convnet {
+
+[[noreturn]] inline void throw_cublas_error(cublasStatus_t status, const char* what, const char* file, int line) {
+  throw std::runtime_error(std::string(file) + ":" + std::to_string(line) + ": cuBLAS error " +
+                           cublasGetStatusName(status) + " (" + cublasGetStatusString(status) + ") in " + what);
+}
+
+}  // namespace convnet
+
+#define CUBLAS_CHECK(expr)                                                                    \
+  do {                                                                                        \
+    const cublasStatus_t convnet_cublas_status_ = (expr);                                     \
+    if (convnet_cublas_status_ != CUBLAS_STATUS_SUCCESS)                                      \
+      ::convnet::throw_cublas_error(convnet_cublas_status_, "`" #expr "`", __FILE__, __LINE__); \
   } while (0)
 
 namespace convnet {
+
+// "sgemm NT 32x6272x9": the op flags as gemm_gpu takes them (N: as stored, T: transposed), then
+// M x N x K, so each layer's GEMM is its own row of the --timing table.
+inline void gemm_launch_name(char (&name)[64], bool trans_a, bool trans_b, int M, int N, int K) {
+  std::snprintf(name, sizeof name, "sgemm %c%c %dx%dx%d", trans_a ? 'T' : 'N', trans_b ? 'T' : 'N', M, N, K);
+}
 
 // Row-major C (M, N) = alpha * op(A) op(B) + beta * C; trans_a: A stored (K, M); trans_b: B stored (N, K).
 inline void gemm_gpu(cublasHandle_t handle, bool trans_a, bool trans_b, int M, int N, int K, float alpha,
                      const float* A, const float* B, float beta, float* C) {
   const int lda = trans_a ? M : K;  // row length of A as stored
   const int ldb = trans_b ? K : N;
-  CUBLAS_CHECK(cublasSgemm(handle, trans_b ? CUBLAS_OP_T : CUBLAS_OP_N, trans_a ? CUBLAS_OP_T : CUBLAS_OP_N, N, M, K,
-                           &alpha, B, ldb, A, lda, &beta, C, N));
+  LaunchObserver* const observer = launch_observer();
+  char name[64];
+  cudaStream_t stream = nullptr;
+  if (observer) {
+    CUBLAS_CHECK(cublasGetStream(handle, &stream));
+    gemm_launch_name(name, trans_a, trans_b, M, N, K);
+    observer->before_launch(name, stream);
+  }
+  const cublasStatus_t status = cublasSgemm(handle, trans_b ? CUBLAS_OP_T : CUBLAS_OP_N,
+                                            trans_a ? CUBLAS_OP_T : CUBLAS_OP_N, N, M, K, &alpha, B, ldb, A, lda,
+                                            &beta, C, N);
+  if (observer) observer->after_launch(name, stream);  // before the check, as convnet::launch does
+  if (status != CUBLAS_STATUS_SUCCESS) throw_cublas_error(status, "cublasSgemm", __FILE__, __LINE__);
 }
 
 }  // namespace convnet

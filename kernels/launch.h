@@ -5,7 +5,8 @@
 //
 //   convnet::launch("dropout_forward_kernel", dropout_forward_kernel, grid, block, 0, stream, x, y, n);
 //
-// Arguments are converted to the kernel's parameter types at the call, as `<<<>>>` does.
+// Arguments are converted to the kernel's parameter types at the call, as `<<<>>>` does. An installed
+// LaunchObserver (kernels/launch_observer.h; `convnet train --timing`) is told before and after.
 // grid_for(n, block) sizes a grid-stride launch: ceil(n / block) blocks, at most grid_cap();
 // tests lower the cap (ScopedGridCap) to exercise the stride loop with a deliberately small grid.
 // Include only from .cu files (the nvcc branch needs the CUDA compiler).
@@ -20,6 +21,7 @@
 #include <utility>
 
 #include "cuda_check.h"
+#include "launch_observer.h"
 
 namespace convnet {
 
@@ -71,6 +73,8 @@ void launch(const char* name, void (*kernel)(P...), dim3 grid, dim3 block, size_
             A&&... args) {
   static_assert(sizeof...(P) == sizeof...(A), "launch: argument count differs from the kernel's parameters");
   launch_counter().fetch_add(1, std::memory_order_relaxed);
+  LaunchObserver* const observer = launch_observer();
+  if (observer) observer->before_launch(name, stream);
 #if defined(CONVNET_SIMT) && !defined(__CUDACC__)
   ::simt::launch_kernel(name, kernel, grid, block, shmem, stream, std::forward<A>(args)...);
 #elif defined(__CUDACC__)
@@ -78,6 +82,8 @@ void launch(const char* name, void (*kernel)(P...), dim3 grid, dim3 block, size_
 #else
   static_assert(sizeof(kernel) == 0, "convnet::launch needs nvcc or the simulator: call it from a .cu file");
 #endif
+  // Before the check, which may throw: the observer always sees a before/after pair.
+  if (observer) observer->after_launch(name, stream);
   if (cudaPeekAtLastError() != cudaSuccess || sync_launches())
     check_launch(launch_description(name, grid, block, shmem));
 }

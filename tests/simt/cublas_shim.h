@@ -39,6 +39,7 @@ cublasStatus_t cublasSetStream(cublasHandle_t handle, cudaStream_t stream);
 // A user-owned device workspace: 256-byte aligned, inside one cudaMalloc allocation (else
 // CUBLAS_STATUS_INVALID_VALUE). The shim's GEMM needs none; it only checks and records it.
 cublasStatus_t cublasSetWorkspace(cublasHandle_t handle, void* workspace, size_t bytes);
+cublasStatus_t cublasGetStream(cublasHandle_t handle, cudaStream_t* stream);
 // TF32 has no CPU equivalent: the shim records the mode and computes in FP32 either way.
 cublasStatus_t cublasSetMathMode(cublasHandle_t handle, cublasMath_t mode);
 cublasStatus_t cublasSgemm(cublasHandle_t handle, cublasOperation_t transa, cublasOperation_t transb, int m, int n,
