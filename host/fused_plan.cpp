@@ -1,6 +1,9 @@
 // The fused plan's pattern match (fused_plan.h): walk the layers once, conv blocks then the head.
 #include "fused_plan.h"
 
+#include <algorithm>
+#include <cstddef>
+
 #include "idx.h"
 
 namespace convnet {
@@ -13,7 +16,7 @@ bool is(const Model& m, size_t i, LayerKind kind) { return i < m.layers.size() &
 
 }  // namespace
 
-std::optional<FusedPlan> fused_plan(const Model& model) {
+std::optional<FusedPlan> fused_plan(const Model& model, int max_batch) {
   FusedPlan plan;
   size_t i = 0;
   while (is(model, i, LayerKind::Conv)) {
@@ -40,6 +43,11 @@ std::optional<FusedPlan> fused_plan(const Model& model) {
   const Layer& dense = model.layers[i];
   if (dense.spec.relu || dense.out.c != kNumClasses) return std::nullopt;
   plan.dense = static_cast<int>(i);
+  const size_t n = static_cast<size_t>(std::max(max_batch, 1)), limit = size_t{1} << 31;
+  for (const FusedConvBlock& b : plan.blocks) {
+    const size_t out = n * b.OC * b.OH * b.OW, col = n * b.C * b.K * b.K * b.OH * b.OW;
+    if (out >= limit || col >= limit) return std::nullopt;
+  }
   plan.features = static_cast<int>(model.layers[static_cast<size_t>(plan.blocks.back().out)].out.size());
   return plan;
 }

@@ -42,7 +42,10 @@ struct FusedPlan {
   int eval_launches() const { return 2 + 2 * (static_cast<int>(blocks.size()) - 1); }
 };
 
-// The plan for `model`, or nullopt when the model does not have the form above.
-std::optional<FusedPlan> fused_plan(const Model& model);
+// The plan for `model` at batches of up to max_batch samples, or nullopt when the model does not have
+// the form above or when one of its tensors (a conv output, an im2col matrix) would reach 2^31
+// elements at max_batch: the fused kernels index with 32 bits (kernels/fused_*.cu check it), the
+// per-layer ones do not.
+std::optional<FusedPlan> fused_plan(const Model& model, int max_batch = 1);
 
 }  // namespace convnet

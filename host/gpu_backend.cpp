@@ -173,7 +173,7 @@ GpuBackend::GpuBackend(const Model& model, const BackendConfig& config)
       params_(model.arena_size, "parameters"),
       grads_(model.arena_size, "gradients"),
       opt_state_(2 * model.arena_size, "optimizer state"),
-      plan_(config.fused ? fused_plan(model) : std::nullopt) {
+      plan_(config.fused ? fused_plan(model, config.max_batch) : std::nullopt) {
   // A constructor that throws (out of device memory for the workspace: a clear ResourceError) runs
   // no destructor: release the stream and cuBLAS handle here, as the destructor would.
   try {

@@ -76,5 +76,15 @@ TEST(FusedPlan, OtherModelsRunLayerByLayer) {
   }
 }
 
+// The fused kernels index with 32 bits: a batch whose conv2 im2col (288 x N*121) reaches 2^31
+// elements runs layer by layer instead of failing in a launcher.
+TEST(FusedPlan, BatchesPastThe32BitIndexRunLayerByLayer) {
+  const Model seed = build_model("seed");
+  EXPECT_TRUE(fused_plan(seed, 1024).has_value());
+  EXPECT_TRUE(fused_plan(seed, 61624).has_value());   // 288 * 61624 * 121 < 2^31
+  EXPECT_FALSE(fused_plan(seed, 61625).has_value());  // >= 2^31
+  EXPECT_FALSE(fused_plan(seed, 65536).has_value());
+}
+
 }  // namespace
 }  // namespace convnet
