@@ -3,7 +3,7 @@
 # OpenBLAS, zlib or stb headers (and no network): build here, for sm_90 (H100/H200) plus PTX, and
 # collect the binaries, the non-system shared libraries they need, and a copy of MNIST into
 # git-ignored folders that the device tool carries:
-#   .gpu-bundle/   convnet, the test binaries, lib/*.so*
+#   .gpu-bundle/   bundle.tar.gz (convnet, the test binaries, lib/*.so*; gpu_check.sh unpacks it), COMMIT
 #   .mnist/        the four MNIST files (from $MNIST_DIR, else ../shared/data/mnist, else data/mnist)
 #   .whl/          keras, namex and optree wheels for the device's Python (bench/keras_wheels.sh,
 #                  2.8 MiB, from PyPI) so the side-by-side step measures the Keras 3 / JAX row;
@@ -27,6 +27,10 @@ for b in "${bins[@]}"; do ldd ".gpu-bundle/$b"; done | awk '$3 ~ /^\// {print $3
   grep -Ev '/(libc|libm|libdl|libpthread|librt|libstdc\+\+|libgcc_s|ld-linux[^/]*)\.so|/cuda' |
   while read -r lib; do cp -L "$lib" .gpu-bundle/lib/; done
 git rev-parse --short HEAD > .gpu-bundle/COMMIT
+# Packed: 53 MB of binaries and libraries (36 MB of it OpenBLAS) are 17 MB gzipped, which leaves the
+# 64 MiB carry room for MNIST and the wheels; gpu_check.sh unpacks it.
+tar -C .gpu-bundle -czf .gpu-bundle/bundle.tar.gz lib "${bins[@]}"
+rm -rf .gpu-bundle/lib && (cd .gpu-bundle && rm -f "${bins[@]}")
 
 src=${MNIST_DIR:-}
 for d in "$src" ../shared/data/mnist data/mnist; do

@@ -63,6 +63,10 @@ fi
 
 # ---- 2. binaries ----------------------------------------------------------------------------------
 t=$(now)
+# The bundle travels gzipped (the carry limit is 64 MiB; OpenBLAS alone is 36 MB unpacked).
+if [ -f .gpu-bundle/bundle.tar.gz ] && [ ! -x .gpu-bundle/convnet ]; then
+  tar -C .gpu-bundle -xzf .gpu-bundle/bundle.tar.gz || record binaries FAIL "cannot unpack .gpu-bundle/bundle.tar.gz" 0
+fi
 if [ -x .gpu-bundle/convnet ]; then
   bin=.gpu-bundle
   export LD_LIBRARY_PATH="$PWD/.gpu-bundle/lib:${LD_LIBRARY_PATH:-}"
