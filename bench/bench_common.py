@@ -110,3 +110,18 @@ def result_line(*, row, framework, device, batch, seed, epochs, train_images, va
 def fail(prog, message, code=2):
     print(f"{prog}: error: {message}", file=sys.stderr)
     return code
+
+
+def run_main(prog, parse_args, run, argv, not_measurable):
+    """A benchmark script's main: print run(args)'s result line, or one error line and an exit code:
+    2 for a BenchError (bad input), 3 when the row cannot be measured here (not_measurable:
+    (exception type, message prefix) pairs, e.g. an ImportError of the framework)."""
+    args = parse_args(sys.argv[1:] if argv is None else argv)
+    try:
+        print(run(args), flush=True)
+    except BenchError as e:
+        return fail(prog, str(e))
+    except tuple(kind for kind, _ in not_measurable) as e:
+        prefix = next(p for kind, p in not_measurable if isinstance(e, kind))
+        return fail(prog, f"{prefix}{e}", 3)
+    return 0

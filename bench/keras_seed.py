@@ -211,14 +211,7 @@ def run(args):
 
 
 def main(argv=None):
-    args = parse_args(sys.argv[1:] if argv is None else argv)
-    try:
-        print(run(args), flush=True)
-    except bench_common.BenchError as e:
-        return bench_common.fail(PROG, str(e))
-    except NotMeasurable as e:
-        return bench_common.fail(PROG, f"not measurable here: {e}", 3)
-    return 0
+    return bench_common.run_main(PROG, parse_args, run, argv, [(NotMeasurable, "not measurable here: ")])
 
 
 if __name__ == "__main__":

@@ -264,14 +264,7 @@ def run(args):
 
 
 def main(argv=None):
-    args = parse_args(sys.argv[1:] if argv is None else argv)
-    try:
-        print(run(args), flush=True)
-    except bench_common.BenchError as e:
-        return bench_common.fail(PROG, str(e))
-    except ImportError as e:
-        return bench_common.fail(PROG, f"cannot import PyTorch: {e}", 3)
-    return 0
+    return bench_common.run_main(PROG, parse_args, run, argv, [(ImportError, "cannot import PyTorch: ")])
 
 
 if __name__ == "__main__":
