@@ -24,16 +24,16 @@
 //   Threading: G = min(ceil(n / 8), 16, grid cap) blocks of 256 threads; block g owns the contiguous
 //   samples [g * chunk, (g + 1) * chunk). Phase 1: warp w of the block takes its samples w, w + 8, ...;
 //   lanes stride over F for the 10 dot products (dropout mask recomputed from the counter hash of
-//   kernels/rng.h, as dropout_forward_gpu), a shuffle tree sums them, lane 0 runs the softmax cross-
-//   entropy in double exactly as softmax_xent_gpu and writes dlogits to scratch (or probs). Phase 2
-//   (train): one thread per feature column i: the block's partial dw[:, i] over its samples, and dh of
-//   its samples (dz . w[:, i], then the dropout mask). Phase 3: every block stores its partials (dw,
-//   db, loss, correct) in its own scratch slot, fences, and takes a ticket (kernels/last_block.h, from
-//   the ScratchHeader that opens the scratch); the LAST block to arrive adds the slots in block order
-//   (fixed, so bit-identical run to run: no float atomics), writes dw and db and adds the totals to
-//   *metrics; block_finished_last resets the ticket, so the launch can be replayed (CUDA Graph) with
-//   no memset. The partials are read through volatile pointers: another SM wrote them, and L1 is not
-//   coherent.
+//   kernels/rng.h, as dropout_forward_gpu), a shuffle tree sums them, lane 0 runs the softmax
+//   cross-entropy in double with softmax_xent_gpu's code (kernels/xent.h) and writes dlogits to scratch
+//   (or probs). Phase 2 (train): one thread per feature column i: the block's partial dw[:, i] over its
+//   samples, and dh of its samples (dz . w[:, i], then the dropout mask). Phase 3: every block stores
+//   its partials (dw, db, loss, correct) in its own scratch slot, fences, and takes a ticket
+//   (kernels/last_block.h, from the ScratchHeader that opens the scratch); the LAST block to arrive adds
+//   the slots in block order (fixed, so bit-identical run to run: no float atomics), writes dw and db
+//   and adds the totals to *metrics; block_finished_last resets the ticket, so the launch can be
+//   replayed (CUDA Graph) with no memset. The partials are read through volatile pointers: another SM
+//   wrote them, and L1 is not coherent.
 //
 // Tolerance classes (tests/kernels/test_fused_forward.cpp):
 //   conv_input_forward: x, labels exact; y and next_col ELEMENTWISE (the 9 products are summed by a
@@ -57,6 +57,7 @@
 #include "launch.h"
 #include "rng.h"
 #include "scratch_header.h"
+#include "xent.h"
 
 namespace convnet {
 namespace {
@@ -250,27 +251,6 @@ __device__ void sample_logits(const Head& p, uint64_t step, unsigned s, float* z
   }
 }
 
-// One sample's softmax cross-entropy, operation for operation as softmax_xent_cpu (and softmax_xent.cu's
-// xent_sample): first arg-max with `>`, log-sum-exp in double; dz = (p - onehot) / n rounded once.
-__device__ void xent_row(const float* z, unsigned label, unsigned n, float* dz, float* probs, double* loss,
-                         long long* correct) {
-  if (label >= kClasses) __trap();  // labels are validated at load time: a broken invariant
-  unsigned first_max = 0;
-  for (unsigned c = 1; c < kClasses; ++c)
-    if (z[c] > z[first_max]) first_max = c;
-  const double zmax = z[first_max];
-  double sum = 0.0;
-  for (unsigned c = 0; c < kClasses; ++c) sum += exp(static_cast<double>(z[c]) - zmax);
-  const double lse = zmax + log(sum);
-  *loss += lse - static_cast<double>(z[label]);
-  *correct += first_max == label ? 1 : 0;
-  for (unsigned c = 0; c < kClasses; ++c) {
-    const double prob = exp(static_cast<double>(z[c]) - lse);
-    if (dz != nullptr) dz[c] = static_cast<float>((prob - (c == label ? 1.0 : 0.0)) / n);
-    if (probs != nullptr) probs[c] = static_cast<float>(prob);
-  }
-}
-
 // Phase 1: warp w takes samples first + w, first + w + 8, ... < last: logits, loss, and dz (train) or
 // probs (eval). The block's loss and correct count go to its scratch slot, warps added in order.
 __device__ void head_samples(const Head& p, unsigned first, unsigned last, bool train) {
@@ -285,7 +265,7 @@ __device__ void head_samples(const Head& p, unsigned first, unsigned last, bool 
     sample_logits(p, step, s, z);
     float* dz = train ? p.s.dz + static_cast<size_t>(s) * kClasses : nullptr;
     float* probs = !train && p.probs != nullptr ? p.probs + static_cast<size_t>(s) * kClasses : nullptr;
-    if (lane == 0) xent_row(z, p.labels[s], p.n, dz, probs, &loss, &correct);
+    if (lane == 0) xent_sample(z, p.labels[s], dz, probs, int(p.n), int(kClasses), &loss, &correct);
   }
   if (lane == 0) {
     warp_loss[warp] = loss;
