@@ -187,8 +187,7 @@ int cmd_predict(const std::vector<std::string>& args) {
     for (const Prepared& p : good) set.images.insert(set.images.end(), p.pixels.begin(), p.pixels.end());
     BackendConfig bc;
     bc.max_batch = std::min(n, kPredictBatch);
-    std::unique_ptr<Backend> backend = make_backend(device, model, bc);
-    backend->set_arena(Arena::Params, params);
+    std::unique_ptr<Backend> backend = make_trained_backend(device, model, params, bc);
     evaluate(*backend, backend->add_images(set), 0, n, bc.max_batch, probs.data());
   }
   const bool json = f.has("json");

@@ -109,8 +109,7 @@ int cmd_show(const std::vector<std::string>& args) {
   Dataset data = load_data(f);
   BackendConfig bc;
   bc.max_batch = kShowBatch;
-  std::unique_ptr<Backend> backend = make_backend(device, model, bc);
-  backend->set_arena(Arena::Params, params);
+  std::unique_ptr<Backend> backend = make_trained_backend(device, model, params, bc);
   const ImageSet& test = data.test;
 
   std::vector<int> all(static_cast<size_t>(test.count));

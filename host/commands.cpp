@@ -79,6 +79,13 @@ std::unique_ptr<Backend> make_backend(const std::string& device, const Model& mo
   return make_cpu_backend(model, config);
 }
 
+std::unique_ptr<Backend> make_trained_backend(const std::string& device, const Model& model,
+                                              const std::vector<float>& params, const BackendConfig& config) {
+  std::unique_ptr<Backend> backend = make_backend(device, model, config);
+  backend->set_arena(Arena::Params, params);
+  return backend;
+}
+
 Dataset load_data(const Flags& flags) {
   std::string name = flags.get("dataset", "mnist");
   std::string dir = default_data_dir(flags.get("data", ""), name);
@@ -147,8 +154,7 @@ int cmd_eval(const std::vector<std::string>& args) {
   bc.max_batch = batch;
   bc.graphs = graphs;
   bc.fused = fused;
-  std::unique_ptr<Backend> backend = make_backend(device, model, bc);
-  backend->set_arena(Arena::Params, params);
+  std::unique_ptr<Backend> backend = make_trained_backend(device, model, params, bc);
   const int set = backend->add_images(data.test);
   std::vector<float> probs(static_cast<size_t>(data.test.count) * kNumClasses);
   Metrics m = evaluate(*backend, set, 0, data.test.count, batch, probs.data());

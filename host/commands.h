@@ -52,6 +52,11 @@ bool parse_gpu_switch(const Flags& flags, const std::string& name, const std::st
 // The backend for a resolved device.
 std::unique_ptr<Backend> make_backend(const std::string& device, const Model& model, const BackendConfig& config);
 
+// make_backend with a trained model's parameters (load_trained_model) in its Params arena: what eval,
+// show and predict run their images through.
+std::unique_ptr<Backend> make_trained_backend(const std::string& device, const Model& model,
+                                              const std::vector<float>& params, const BackendConfig& config);
+
 // The dataset --dataset / --data name (default MNIST from $MNIST_DIR or data/mnist).
 Dataset load_data(const Flags& flags);
 

@@ -11,7 +11,7 @@
 // the host learns where the run went wrong, not where it ended up). Otherwise, when a gradient is
 // not finite, fault->grad = min over this launch of (i << 1) | inf for its flat index i, and when the
 // loss is not finite, fault->loss says NaN or Inf; either way fault->step = step->step. NaN and Inf
-// are told apart from the bits, so no fast-math flag can fold the test away.
+// are told apart from the bits (kernels/value_kind.h), so no fast-math flag can fold the test away.
 //
 // Threading: one thread per element, grid-stride over n (grid capped by grid_for). A thread stops at
 // its first non-finite element (its smallest index); a shared-memory min tree gives the block's
@@ -25,23 +25,12 @@
 // Last measured time: not measured on a GPU yet.
 #include "kernels.h"
 #include "launch.h"
+#include "value_kind.h"
 
 namespace convnet {
 namespace {
 
 constexpr int kThreads = 256;  // a power of two: the tree halves it
-
-__device__ int float_kind(float v) {
-  const unsigned bits = __float_as_uint(v);
-  if ((bits & 0x7f800000u) != 0x7f800000u) return kValueFinite;
-  return (bits & 0x007fffffu) != 0 ? kValueNaN : kValueInf;
-}
-
-__device__ int double_kind(double v) {
-  const unsigned long long bits = static_cast<unsigned long long>(__double_as_longlong(v));
-  if ((bits & 0x7ff0000000000000ull) != 0x7ff0000000000000ull) return kValueFinite;
-  return (bits & 0x000fffffffffffffull) != 0 ? kValueNaN : kValueInf;
-}
 
 __global__ void finite_check_kernel(const float* __restrict__ g, size_t n, const double* __restrict__ loss,
                                     const DeviceStep* __restrict__ step, DeviceFault* __restrict__ fault) {

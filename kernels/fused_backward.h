@@ -33,18 +33,9 @@
 
 #include "cuda_fwd.h"
 #include "device_state.h"
+#include "scratch_header.h"
 
 namespace convnet {
-
-// The first 16 bytes of every fused kernel's scratch: zero before the first launch, zero again after
-// every launch (the block that finishes a launch last resets them).
-struct ScratchHeader {
-  unsigned long long slot;  // adam_step/sgd_step: ~(smallest non-finite gradient key) of the launch, 0 = none
-  unsigned int ticket;      // blocks of the running launch that have finished
-  unsigned int pad;
-};
-constexpr size_t kScratchHeaderBytes = 16;
-static_assert(sizeof(ScratchHeader) == kScratchHeaderBytes, "scratch header layout");
 
 // Where the gradient of a conv block's output y comes from: exactly one of the two.
 struct BlockOutputGrad {

@@ -24,15 +24,16 @@
 //   Threading: G = min(ceil(n / 8), 16, grid cap) blocks of 256 threads; block g owns the contiguous
 //   samples [g * chunk, (g + 1) * chunk). Phase 1: warp w of the block takes its samples w, w + 8, ...;
 //   lanes stride over F for the 10 dot products (dropout mask recomputed from the counter hash of
-//   kernels/rng.h, as dropout_forward_gpu), a shuffle tree sums them, lane 0 runs the softmax cross-
-//   entropy in double exactly as softmax_xent_gpu and writes dlogits to scratch (or probs). Phase 2
-//   (train): one thread per feature column i: the block's partial dw[:, i] over its samples, and dh of
-//   its samples (dz . w[:, i], then the dropout mask). Phase 3: every block stores its partials (dw,
-//   db, loss, correct) in its own scratch slot, fences, and takes a ticket from an atomic counter;
-//   the LAST block to arrive adds the slots in block order (fixed, so bit-identical run to run: no
-//   float atomics), writes dw and db, adds the totals to *metrics and resets the counter to zero, so
-//   the launch can be replayed (CUDA Graph) with no memset. The partials are read through volatile
-//   pointers: another SM wrote them, and L1 is not coherent.
+//   kernels/rng.h, as dropout_forward_gpu), a shuffle tree sums them, lane 0 runs the softmax
+//   cross-entropy in double with softmax_xent_gpu's code (kernels/xent.h) and writes dlogits to scratch
+//   (or probs). Phase 2 (train): one thread per feature column i: the block's partial dw[:, i] over its
+//   samples, and dh of its samples (dz . w[:, i], then the dropout mask). Phase 3: every block stores
+//   its partials (dw, db, loss, correct) in its own scratch slot, fences, and takes a ticket
+//   (kernels/last_block.h, from the ScratchHeader that opens the scratch); the LAST block to arrive adds
+//   the slots in block order (fixed, so bit-identical run to run: no float atomics), writes dw and db
+//   and adds the totals to *metrics; block_finished_last resets the ticket, so the launch can be
+//   replayed (CUDA Graph) with no memset. The partials are read through volatile pointers: another SM
+//   wrote them, and L1 is not coherent.
 //
 // Tolerance classes (tests/kernels/test_fused_forward.cpp):
 //   conv_input_forward: x, labels exact; y and next_col ELEMENTWISE (the 9 products are summed by a
@@ -52,8 +53,11 @@
 #include <string>
 
 #include "cuda_compat.h"
+#include "last_block.h"
 #include "launch.h"
 #include "rng.h"
+#include "scratch_header.h"
+#include "xent.h"
 
 namespace convnet {
 namespace {
@@ -200,12 +204,12 @@ constexpr unsigned kMaxHeadBlocks = 16;
 
 // Scratch, one slot per block (see head_layout for the byte offsets).
 struct HeadScratch {
-  unsigned* counter;   // blocks that have stored their partials; zero between launches
-  double* loss;        // [block] loss sum of the block's samples
-  long long* correct;  // [block]
-  double* db;          // [block][10]
-  float* dw;           // [block][10][F]
-  float* dz;           // [n][10] dlogits, written and read by the block that owns the sample
+  ScratchHeader* header;  // its ticket counts the blocks that have stored their partials
+  double* loss;           // [block] loss sum of the block's samples
+  long long* correct;     // [block]
+  double* db;             // [block][10]
+  float* dw;              // [block][10][F]
+  float* dz;              // [n][10] dlogits, written and read by the block that owns the sample
 };
 
 struct Head {
@@ -247,27 +251,6 @@ __device__ void sample_logits(const Head& p, uint64_t step, unsigned s, float* z
   }
 }
 
-// One sample's softmax cross-entropy, operation for operation as softmax_xent_cpu (and softmax_xent.cu's
-// xent_sample): first arg-max with `>`, log-sum-exp in double; dz = (p - onehot) / n rounded once.
-__device__ void xent_row(const float* z, unsigned label, unsigned n, float* dz, float* probs, double* loss,
-                         long long* correct) {
-  if (label >= kClasses) __trap();  // labels are validated at load time: a broken invariant
-  unsigned first_max = 0;
-  for (unsigned c = 1; c < kClasses; ++c)
-    if (z[c] > z[first_max]) first_max = c;
-  const double zmax = z[first_max];
-  double sum = 0.0;
-  for (unsigned c = 0; c < kClasses; ++c) sum += exp(static_cast<double>(z[c]) - zmax);
-  const double lse = zmax + log(sum);
-  *loss += lse - static_cast<double>(z[label]);
-  *correct += first_max == label ? 1 : 0;
-  for (unsigned c = 0; c < kClasses; ++c) {
-    const double prob = exp(static_cast<double>(z[c]) - lse);
-    if (dz != nullptr) dz[c] = static_cast<float>((prob - (c == label ? 1.0 : 0.0)) / n);
-    if (probs != nullptr) probs[c] = static_cast<float>(prob);
-  }
-}
-
 // Phase 1: warp w takes samples first + w, first + w + 8, ... < last: logits, loss, and dz (train) or
 // probs (eval). The block's loss and correct count go to its scratch slot, warps added in order.
 __device__ void head_samples(const Head& p, unsigned first, unsigned last, bool train) {
@@ -282,7 +265,7 @@ __device__ void head_samples(const Head& p, unsigned first, unsigned last, bool 
     sample_logits(p, step, s, z);
     float* dz = train ? p.s.dz + static_cast<size_t>(s) * kClasses : nullptr;
     float* probs = !train && p.probs != nullptr ? p.probs + static_cast<size_t>(s) * kClasses : nullptr;
-    if (lane == 0) xent_row(z, p.labels[s], p.n, dz, probs, &loss, &correct);
+    if (lane == 0) xent_sample(z, p.labels[s], dz, probs, int(p.n), int(kClasses), &loss, &correct);
   }
   if (lane == 0) {
     warp_loss[warp] = loss;
@@ -294,6 +277,7 @@ __device__ void head_samples(const Head& p, unsigned first, unsigned last, bool 
     for (unsigned w = 0; w < kHeadWarps; ++w) loss += warp_loss[w], correct += warp_correct[w];
     p.s.loss[blockIdx.x] = loss;
     p.s.correct[blockIdx.x] = correct;
+    __threadfence();  // block_finished_last's contract: each writer fences its own partials
   }
 }
 
@@ -321,20 +305,10 @@ __device__ void head_grads(const Head& p, unsigned first, unsigned last) {
     for (unsigned s = first; s < last; ++s) sum += p.s.dz[static_cast<size_t>(s) * kClasses + threadIdx.x];
     p.s.db[blockIdx.x * kClasses + threadIdx.x] = sum;
   }
+  __threadfence();  // block_finished_last's contract: each writer fences its own partials
 }
 
-// Called by every thread once its partials are stored: true in the block that arrives last.
-__device__ bool last_to_arrive(unsigned* counter) {
-  __shared__ unsigned ticket;
-  __threadfence();  // this thread's partials reach device scope before the block's arrival is counted
-  __syncthreads();
-  if (threadIdx.x == 0) ticket = atomicAdd(counter, 1u);
-  __syncthreads();
-  return ticket == gridDim.x - 1;
-}
-
-// Phase 3, last block: the slots added in block order (double, rounded once), then the metrics, then
-// the counter back to zero for the next launch (every other block has taken its ticket already).
+// Phase 3, last block: the slots added in block order (double, rounded once), then the metrics.
 __device__ void head_finish(const Head& p, bool train) {
   const unsigned blocks = gridDim.x;
   if (train) {
@@ -361,20 +335,19 @@ __device__ void head_finish(const Head& p, bool train) {
   p.metrics->loss_sum += loss_sum;
   p.metrics->correct += correct_sum;
   p.metrics->count += p.n;
-  *p.s.counter = 0;
 }
 
 __global__ void __launch_bounds__(kHeadBlock) head_train_kernel(Head p) {
   const unsigned first = blockIdx.x * p.chunk, last = min(first + p.chunk, p.n);
   head_samples(p, first, last, true);
   head_grads(p, first, last);
-  if (last_to_arrive(p.s.counter)) head_finish(p, true);
+  if (block_finished_last(&p.s.header->ticket)) head_finish(p, true);
 }
 
 __global__ void __launch_bounds__(kHeadBlock) head_eval_kernel(Head p) {
   const unsigned first = blockIdx.x * p.chunk, last = min(first + p.chunk, p.n);
   head_samples(p, first, last, false);
-  if (last_to_arrive(p.s.counter)) head_finish(p, false);
+  if (block_finished_last(&p.s.header->ticket)) head_finish(p, false);
 }
 
 // ---- host side ------------------------------------------------------------------------------------------
@@ -410,15 +383,15 @@ OutputMap output_map(const char* who, int N, int OC, int OH, int OW, bool pool, 
   return m;
 }
 
-// Byte offsets of the head's scratch; the counter is the first word, so it is the same word for every
-// batch size, and for training and evaluation.
+// Byte offsets of the head's scratch; the ScratchHeader opens it, so its ticket is the same word for
+// every batch size, and for training and evaluation.
 struct HeadLayout {
   size_t loss, correct, db, dw, dz, end;
 };
 HeadLayout head_layout(size_t max_batch, size_t F) {
   auto next = [](size_t at) { return (at + 255) / 256 * 256; };
   HeadLayout l{};
-  l.loss = 256;
+  l.loss = next(kScratchHeaderBytes);
   l.correct = next(l.loss + kMaxHeadBlocks * sizeof(double));
   l.db = next(l.correct + kMaxHeadBlocks * sizeof(long long));
   l.dw = next(l.db + kMaxHeadBlocks * kClasses * sizeof(double));
@@ -441,7 +414,7 @@ Head head_params(const char* who, const float* h, int F, const float* w, const f
   p.n = unsigned(n), p.F = unsigned(F), p.chunk = chunk, p.scale = 1.0f;
   const HeadLayout l = head_layout(size_t(n), size_t(F));
   unsigned char* base = static_cast<unsigned char*>(scratch);
-  p.s = HeadScratch{reinterpret_cast<unsigned*>(base), reinterpret_cast<double*>(base + l.loss),
+  p.s = HeadScratch{reinterpret_cast<ScratchHeader*>(base), reinterpret_cast<double*>(base + l.loss),
                     reinterpret_cast<long long*>(base + l.correct), reinterpret_cast<double*>(base + l.db),
                     reinterpret_cast<float*>(base + l.dw), reinterpret_cast<float*>(base + l.dz)};
   return p;

@@ -47,8 +47,9 @@ void conv_epilogue_forward_gpu(const float* pre, const float* bias, int N, int O
 // ---- classifier head: [flatten] [dropout rate] dense10 + softmax cross-entropy ---------------------
 // Bytes of device scratch head_train_gpu / head_eval_gpu need for batches of up to max_batch samples
 // of F features. Carve it once, 256-byte aligned. ZERO IT ONCE before the first launch (zeroing the
-// whole of it is simplest; only the first word must be zero: the blocks' arrival counter). Every
-// launch leaves the counter zero again, so launches need no memset between them (CUDA Graph replay);
+// whole of it is simplest; only its first kScratchHeaderBytes must be zero: the ScratchHeader of
+// kernels/scratch_header.h, whose ticket counts the blocks' arrivals). Every launch leaves the header
+// zero again, so launches need no memset between them (CUDA Graph replay);
 // everything else in the scratch is written before it is read. Training and evaluation may share
 // one scratch: they run in stream order.
 size_t head_scratch_bytes(int max_batch, int F);

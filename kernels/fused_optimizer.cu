@@ -30,6 +30,7 @@
 #include "fused_backward.h"
 #include "last_block.h"
 #include "launch.h"
+#include "value_kind.h"
 
 namespace convnet {
 namespace {
@@ -74,19 +75,6 @@ struct SgdArgs {
     p[i] = __fadd_rn(p[i], nesterov ? __fsub_rn(__fmul_rn(momentum, vi), lr_g) : vi);
   }
 };
-
-// kValueFinite/NaN/Inf from the bits, so no fast-math flag can fold the test away (as finite_check).
-__device__ int float_kind(float x) {
-  const unsigned bits = __float_as_uint(x);
-  if ((bits & 0x7f800000u) != 0x7f800000u) return kValueFinite;
-  return (bits & 0x007fffffu) != 0 ? kValueNaN : kValueInf;
-}
-
-__device__ int double_kind(double x) {
-  const unsigned long long bits = static_cast<unsigned long long>(__double_as_longlong(x));
-  if ((bits & 0x7ff0000000000000ull) != 0x7ff0000000000000ull) return kValueFinite;
-  return (bits & 0x000fffffffffffffull) != 0 ? kValueNaN : kValueInf;
-}
 
 // The warp's smallest key into *slot as atomicMax(~key); every lane of the warp must call it.
 __device__ void publish_first_bad(unsigned long long key, unsigned long long* slot) {

@@ -25,32 +25,12 @@
 
 #include "kernels.h"
 #include "launch.h"
+#include "xent.h"
 
 namespace convnet {
 namespace {
 
 constexpr int kThreads = 256;  // a power of two: the tree reduction halves it
-
-// Sample n: writes its dlogits/probs rows (when non-null), adds its loss and correctness to the sums.
-__device__ void xent_sample(const float* z, int label, float* dlogits, float* probs, int N, int C, double* loss,
-                            long long* correct) {
-  if (label >= C) __trap();
-  int first_max = 0;
-  for (int c = 1; c < C; ++c)
-    if (z[c] > z[first_max]) first_max = c;
-  const double zmax = z[first_max];
-  double sum = 0.0;
-  for (int c = 0; c < C; ++c) sum += exp(static_cast<double>(z[c]) - zmax);
-  const double lse = zmax + log(sum);
-  *loss += lse - static_cast<double>(z[label]);
-  *correct += first_max == label ? 1 : 0;
-  if (dlogits == nullptr && probs == nullptr) return;
-  for (int c = 0; c < C; ++c) {
-    const double p = exp(static_cast<double>(z[c]) - lse);
-    if (dlogits != nullptr) dlogits[c] = static_cast<float>((p - (c == label ? 1.0 : 0.0)) / N);
-    if (probs != nullptr) probs[c] = static_cast<float>(p);
-  }
-}
 
 __global__ void softmax_xent_kernel(const float* __restrict__ logits, const uint8_t* __restrict__ labels,
                                     float* __restrict__ dlogits, float* __restrict__ probs, int N, int C,

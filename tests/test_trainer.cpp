@@ -11,30 +11,11 @@
 #include "backend.h"
 #include "errors.h"
 #include "model_io.h"
-#include "rng.h"
+#include "synthetic_images.h"
 #include "trainer.h"
 
 namespace convnet {
 namespace {
-
-// A small synthetic image set: each class is a bright bar at its own row band plus noise.
-ImageSet synthetic_set(int count, uint64_t seed) {
-  ImageSet s;
-  s.count = count;
-  s.images.resize(static_cast<size_t>(count) * kImagePixels);
-  s.labels.resize(static_cast<size_t>(count));
-  for (int i = 0; i < count; ++i) {
-    int label = i % kNumClasses;
-    s.labels[static_cast<size_t>(i)] = static_cast<uint8_t>(label);
-    for (int p = 0; p < kImagePixels; ++p) {
-      int row = p / kImageSide;
-      float noise = uniform01(hash4(seed, static_cast<uint64_t>(i), static_cast<uint64_t>(p), 9));
-      float v = (row >= 2 + 2 * label && row < 4 + 2 * label) ? 200.0f + 55 * noise : 40.0f * noise;
-      s.images[static_cast<size_t>(i) * kImagePixels + p] = static_cast<uint8_t>(v);
-    }
-  }
-  return s;
-}
 
 BackendConfig small_config(const std::string& optimizer, int batch) {
   BackendConfig c;
@@ -80,7 +61,7 @@ TEST(CpuBackend, LearnsASmallProblemWithEitherOptimizer) {
     SCOPED_TRACE(opt);
     Model m = build_model("conv8-pool-flatten-dense10");
     auto be = make_cpu_backend(m, small_config(opt, 32));
-    int set = be->add_images(synthetic_set(320, 1));
+    int set = be->add_images(test::band_digits(320, 1));
     std::vector<int32_t> order(320);
     std::iota(order.begin(), order.end(), 0);
     be->set_order(order);
@@ -99,7 +80,7 @@ TEST(CpuBackend, LearnsASmallProblemWithEitherOptimizer) {
 
 TEST(CpuBackend, StepsAreDeterministicAndEvalIsPure) {
   Model m = build_model("seed");
-  ImageSet data = synthetic_set(96, 2);
+  ImageSet data = test::band_digits(96, 2);
   std::vector<float> params[2];
   for (int run = 0; run < 2; ++run) {
     auto be = make_cpu_backend(m, small_config("adam", 32));
@@ -118,7 +99,7 @@ TEST(CpuBackend, StepsAreDeterministicAndEvalIsPure) {
 
 TEST(CpuBackend, ArenasRoundTripAndResumeIdentically) {
   Model m = build_model("keras");
-  ImageSet data = synthetic_set(64, 3);
+  ImageSet data = test::band_digits(64, 3);
   auto a = make_cpu_backend(m, small_config("adam", 16));
   int set_a = a->add_images(data);
   a->set_order(epoch_order(1, 1, 64));

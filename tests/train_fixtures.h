@@ -1,8 +1,6 @@
 // Test data for the training tests (log, checkpoint, resume, interrupt): a small learnable
 // MNIST-shaped data set, in memory or written as an IDX folder `convnet train --data` reads.
-//
-// Each class is a bright horizontal bar at its own rows plus a vertical bar at its own column, on
-// seeded noise: a network learns it in an epoch or two, so losses move and runs are meaningful.
+// The images are synthetic_images.h's bar_digits.
 #pragma once
 
 #include <cstdint>
@@ -11,27 +9,9 @@
 #include <vector>
 
 #include "idx.h"
-#include "rng.h"
+#include "synthetic_images.h"
 
 namespace convnet::test {
-
-inline ImageSet bar_digits(int count, uint64_t seed) {
-  ImageSet s;
-  s.count = count;
-  s.images.resize(static_cast<size_t>(count) * kImagePixels);
-  s.labels.resize(static_cast<size_t>(count));
-  for (int i = 0; i < count; ++i) {
-    const int label = static_cast<int>(hash4(seed, 1, static_cast<uint64_t>(i), 0) % kNumClasses);
-    s.labels[static_cast<size_t>(i)] = static_cast<uint8_t>(label);
-    for (int p = 0; p < kImagePixels; ++p) {
-      const int row = p / kImageSide, col = p % kImageSide;
-      const float noise = uniform01(hash4(seed, 2, static_cast<uint64_t>(i), static_cast<uint64_t>(p)));
-      const bool on = (row >= 2 + 2 * label && row < 5 + 2 * label) || col == 3 + 2 * label;
-      s.images[static_cast<size_t>(i) * kImagePixels + p] = static_cast<uint8_t>(on ? 170 + 85 * noise : 90 * noise);
-    }
-  }
-  return s;
-}
 
 inline Dataset bar_dataset(int train, int test, uint64_t seed) {
   Dataset d;

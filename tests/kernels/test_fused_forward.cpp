@@ -24,7 +24,7 @@
 // plus n=1, odd planes (the pool's floor drops a row and column), no pool, no next_col, counts that
 // are not multiples of the block, capped grids (blocks stride over samples; the head gets 1 or 3
 // blocks), n = 1024. Outputs are NaN-poisoned (argmax -1) before every launch; the head's scratch is
-// poisoned except for its counter word. Every launcher call must be exactly one launch.
+// poisoned except for its ScratchHeader. Every launcher call must be exactly one launch.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -41,6 +41,7 @@
 #include "fused_forward.h"
 #include "kernel_test.h"
 #include "launch.h"
+#include "scratch_header.h"
 #include "test_util.h"
 
 namespace {
@@ -403,18 +404,18 @@ HeadResult head_reference(const HeadCase& c, const HeadData& d) {
   return r;
 }
 
-// The head's inputs on the device, and a scratch that is poisoned except for its counter word.
+// The head's inputs on the device, and a scratch that is poisoned except for its ScratchHeader.
 struct DeviceHead {
   DeviceHead(const HeadCase& c, const HeadData& d)
       : h(d.h), w(d.w), b(d.b), labels(d.labels), step(std::vector<DeviceStep>{DeviceStep{kStep, 0, 0}}),
         scratch(head_scratch_bytes(c.n, c.F)) {
     scratch.poison();
-    CUDA_CHECK(cudaMemset(scratch.get(), 0, sizeof(unsigned)));
+    CUDA_CHECK(cudaMemset(scratch.get(), 0, kScratchHeaderBytes));
   }
   unsigned counter() const {
-    unsigned v = 0;
+    ScratchHeader v{};
     CUDA_CHECK(cudaMemcpy(&v, scratch.get(), sizeof v, cudaMemcpyDeviceToHost));
-    return v;
+    return v.ticket;
   }
   DeviceArray<float> h, w, b;
   DeviceArray<uint8_t> labels;

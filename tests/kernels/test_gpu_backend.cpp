@@ -19,31 +19,15 @@
 #if defined(CONVNET_SIMT)
 #include "cublas_shim.h"
 #endif
-#include "rng.h"
+#include "synthetic_images.h"
 #include "test_util.h"
 #include "trainer.h"
 
 namespace convnet {
 namespace {
 
-// Deterministic synthetic digits-like data: class-dependent bars plus noise, all 0..255.
-ImageSet bar_images(int count, uint64_t seed) {
-  ImageSet s;
-  s.count = count;
-  s.images.resize(static_cast<size_t>(count) * kImagePixels);
-  s.labels.resize(static_cast<size_t>(count));
-  for (int i = 0; i < count; ++i) {
-    const int label = static_cast<int>(hash4(seed, 1, static_cast<uint64_t>(i), 0) % kNumClasses);
-    s.labels[static_cast<size_t>(i)] = static_cast<uint8_t>(label);
-    for (int p = 0; p < kImagePixels; ++p) {
-      const int row = p / kImageSide, colm = p % kImageSide;
-      const float noise = uniform01(hash4(seed, 2, static_cast<uint64_t>(i), static_cast<uint64_t>(p)));
-      const bool on = (row >= 2 + 2 * label && row < 5 + 2 * label) || (colm == 3 + 2 * label);
-      s.images[static_cast<size_t>(i) * kImagePixels + p] = static_cast<uint8_t>(on ? 180 + 75 * noise : 60 * noise);
-    }
-  }
-  return s;
-}
+// The bar digits at brighter bars on a darker background than the training tests' default.
+ImageSet bar_images(int count, uint64_t seed) { return test::bar_digits(count, seed, {180, 75, 60}); }
 
 // A grid cap of 256 blocks: several blocks per reduction row still (the fused kernels' last-block
 // sums run), while the simulator, whose cost is per block and barrier, trains 10x faster than with

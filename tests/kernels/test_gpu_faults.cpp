@@ -15,7 +15,7 @@
 
 #include "backend.h"
 #include "kernel_test.h"
-#include "rng.h"
+#include "synthetic_images.h"
 #include "trainer.h"
 
 namespace convnet {
@@ -23,26 +23,11 @@ namespace {
 
 class GpuFaults : public KernelTest {};
 
-ImageSet stripes(int count, uint64_t seed) {
-  ImageSet s;
-  s.count = count;
-  s.images.resize(static_cast<size_t>(count) * kImagePixels);
-  s.labels.resize(static_cast<size_t>(count));
-  for (int i = 0; i < count; ++i) {
-    const int label = static_cast<int>(hash4(seed, 1, static_cast<uint64_t>(i), 0) % kNumClasses);
-    s.labels[static_cast<size_t>(i)] = static_cast<uint8_t>(label);
-    for (int p = 0; p < kImagePixels; ++p)
-      s.images[static_cast<size_t>(i) * kImagePixels + p] =
-          static_cast<uint8_t>(p / kImageSide == 3 + 2 * label ? 230 : hash4(seed, 2, i, p) % 60);
-  }
-  return s;
-}
-
 // Two steps, a NaN into one parameter, two more steps; the fault after each.
 std::vector<std::optional<NumericFault>> faults_after_nan(Backend& b, const Model& model, const std::string& tensor,
                                                           size_t element) {
   const int batch = 16;
-  const ImageSet data = stripes(4 * batch, 3);
+  const ImageSet data = test::stripe_digits(4 * batch, 3);
   const int set = b.add_images(data);
   b.set_order(epoch_order(3, 1, data.count));
   std::vector<std::optional<NumericFault>> out;
@@ -104,7 +89,7 @@ TEST_F(GpuFaults, SyncLaunchesNameTheKernelThatFaultsInATrainingStep) {
     config.max_batch = 8;
     config.fused = fused;
     auto gpu = make_gpu_backend(model, config);
-    ImageSet data = stripes(8, 5);
+    ImageSet data = test::stripe_digits(8, 5);
     data.labels[3] = 10;
     const int set = gpu->add_images(data);
     gpu->set_order(epoch_order(5, 1, data.count));

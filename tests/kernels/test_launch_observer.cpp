@@ -19,7 +19,7 @@
 #include "kernel_test.h"
 #include "kernels.h"
 #include "launch.h"
-#include "rng.h"
+#include "synthetic_images.h"
 #include "trainer.h"
 
 namespace convnet {
@@ -53,16 +53,6 @@ class RecordingObserver final : public LaunchObserver {
 
 class LaunchObserverTest : public KernelTest {};
 
-ImageSet noise_images(int count) {
-  ImageSet s;
-  s.count = count;
-  s.images.resize(static_cast<size_t>(count) * kImagePixels);
-  s.labels.resize(static_cast<size_t>(count));
-  for (size_t i = 0; i < s.images.size(); ++i) s.images[i] = static_cast<uint8_t>(hash4(3, 1, i, 0) & 0xff);
-  for (int i = 0; i < count; ++i) s.labels[static_cast<size_t>(i)] = static_cast<uint8_t>(i % kNumClasses);
-  return s;
-}
-
 // A GPU backend on the seed network with `batch` noise images resident and ordered; graphs off (a
 // replayed graph makes no launches to observe), fused kernels or one kernel per layer op.
 std::unique_ptr<Backend> seed_backend(int batch, int* set, bool fused = true) {
@@ -71,7 +61,7 @@ std::unique_ptr<Backend> seed_backend(int batch, int* set, bool fused = true) {
   config.graphs = false;
   config.fused = fused;
   auto gpu = make_gpu_backend(build_model("seed"), config);
-  *set = gpu->add_images(noise_images(4 * batch));
+  *set = gpu->add_images(test::noise_images(4 * batch));
   gpu->set_order(epoch_order(1, 1, 4 * batch));
   return gpu;
 }
