@@ -295,7 +295,8 @@ TEST(FuzzRegressions, ResumedRunsRecipeFlagsAreCheckedAgainstTheCheckpoint) {
     resume_train_options(&o, args, c);
     ADD_FAILURE() << "a resumed run accepted --seed '^'";
   } catch (const UsageError& e) {
-    EXPECT_NE(std::string(e.what()).find("--seed: expected a non-negative integer, got '^'"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("--seed: expected a non-negative integer, got '^'"), std::string::npos)
+        << e.what();
   }
   std::vector<std::string> seed_only = {"--resume", "run.ckpt", "--seed", "^"};
   TrainOptions p = parse_train_options(seed_only, kNoGpu);
