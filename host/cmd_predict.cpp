@@ -165,19 +165,13 @@ std::vector<Prepared> prepare_images(const std::vector<std::string>& files, cons
 
 int cmd_predict(const std::vector<std::string>& args) {
   if (wants_help(args)) return std::cout << kPredictHelp, 0;
-  Flags f("predict", args, {"model", "save-preprocessed", "device"}, {"json", "sync-launches"});
-  if (!f.has("model")) throw UsageError("--model: required (a file written by 'convnet train --save')");
-  refuse_empty_paths(f, {"model"});
-  if (f.positional().empty()) throw UsageError("predict: no IMAGE given (usage: convnet predict --model PATH IMAGE...)");
-  const std::string device = parse_device(f);
-  apply_sync_launches(f, device);
-  const std::string save_dir = f.get("save-preprocessed", "");
-  if (f.has("save-preprocessed") && save_dir.empty()) throw UsageError("--save-preprocessed: empty directory name");
-  auto [model, params] = load_trained_model(f.get("model", ""));
-  if (!save_dir.empty()) make_dir(save_dir);
+  const PredictOptions o = parse_predict_options(args, probe_cuda_device);
+  enable_sync_launches(o.sync_launches);
+  auto [model, params] = load_trained_model(o.model_path);
+  if (!o.save_dir.empty()) make_dir(o.save_dir);
 
   bool failed = false;
-  const std::vector<Prepared> good = prepare_images(f.positional(), save_dir, &failed);
+  const std::vector<Prepared> good = prepare_images(o.images, o.save_dir, &failed);
   const int n = static_cast<int>(good.size());
   std::vector<float> probs(static_cast<size_t>(n) * kNumClasses);
   if (n > 0) {
@@ -187,10 +181,10 @@ int cmd_predict(const std::vector<std::string>& args) {
     for (const Prepared& p : good) set.images.insert(set.images.end(), p.pixels.begin(), p.pixels.end());
     BackendConfig bc;
     bc.max_batch = std::min(n, kPredictBatch);
-    std::unique_ptr<Backend> backend = make_trained_backend(device, model, params, bc);
+    std::unique_ptr<Backend> backend = make_trained_backend(o.device, model, params, bc);
     evaluate(*backend, backend->add_images(set), 0, n, bc.max_batch, probs.data());
   }
-  const bool json = f.has("json");
+  const bool json = o.json;
   if (json) std::printf("[");
   for (int i = 0; i < n; ++i) {
     const float* p = probs.data() + static_cast<size_t>(i) * kNumClasses;

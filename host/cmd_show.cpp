@@ -10,7 +10,7 @@
 
 #include "commands.h"
 #include "errors.h"
-#include "flags.h"
+#include "idx.h"
 #include "image_io.h"
 #include "model_io.h"
 #include "render.h"
@@ -85,37 +85,22 @@ std::vector<GridItem> make_items(const ImageSet& set, const std::vector<int>& in
 
 int cmd_show(const std::vector<std::string>& args) {
   if (wants_help(args)) return std::cout << kShowHelp, 0;
-  Flags f("show", args, {"model", "out", "count", "seed", "cols", "scale", "device", "data", "dataset"},
-          {"misclassified", "sync-launches"});
-  if (!f.positional().empty()) throw UsageError("show: unexpected argument '" + f.positional()[0] + "'");
-  if (!f.has("model")) throw UsageError("--model: required (a file written by 'convnet train --save')");
-  refuse_empty_paths(f, {"model", "data"});
-  const std::string out = f.get("out", "predictions.png");
-  if (out.empty()) throw UsageError("--out: empty path");
-  const int count = static_cast<int>(f.get_int("count", 64, 1, 100000));
-  const uint64_t seed = f.get_u64("seed", 1);
-  GridOptions opt;
-  opt.cols = static_cast<int>(f.get_int("cols", 8, 1, 1000));
-  opt.scale = static_cast<int>(f.get_int("scale", 3, 1, 64));
-  opt.show_prob = f.has("misclassified");
-  const GridLayout g = grid_layout(count, opt);
-  if (g.width > kMaxImageSide || g.height > kMaxImageSide)
-    throw UsageError("--count/--cols/--scale: the grid would be " + std::to_string(g.width) + "x" +
-                     std::to_string(g.height) + " pixels, over the " + std::to_string(kMaxImageSide) +
-                     " limit of a side; show fewer digits, more columns or a smaller scale");
-  const std::string device = parse_device(f);
-  apply_sync_launches(f, device);
-  auto [model, params] = load_trained_model(f.get("model", ""));
-  Dataset data = load_data(f);
+  const ShowOptions o = parse_show_options(args, probe_cuda_device);
+  enable_sync_launches(o.sync_launches);
+  auto [model, params] = load_trained_model(o.model_path);
+  Dataset data = load_dataset(o.data_dir, o.dataset);
+  const std::string& out = o.out;
+  const int count = o.count;
+  const GridOptions& opt = o.grid;
   BackendConfig bc;
   bc.max_batch = kShowBatch;
-  std::unique_ptr<Backend> backend = make_trained_backend(device, model, params, bc);
+  std::unique_ptr<Backend> backend = make_trained_backend(o.device, model, params, bc);
   const ImageSet& test = data.test;
 
   std::vector<int> all(static_cast<size_t>(test.count));
   for (int i = 0; i < test.count; ++i) all[static_cast<size_t>(i)] = i;
   if (!opt.show_prob) {  // only the chosen digits need the model
-    const std::vector<int> picked = pick_samples(all, count, seed);
+    const std::vector<int> picked = pick_samples(all, count, o.seed);
     const std::vector<int> rows(all.begin(), all.begin() + static_cast<ptrdiff_t>(picked.size()));  // 0, 1, ...
     std::vector<GridItem> items = make_items(test, picked, rows, predict_all(*backend, subset(test, picked)));
     int correct = 0;
@@ -136,7 +121,7 @@ int cmd_show(const std::vector<std::string>& args) {
                 test.count);
     return 0;
   }
-  const std::vector<int> picked = pick_samples(wrong, count, seed);
+  const std::vector<int> picked = pick_samples(wrong, count, o.seed);
   write_png(out, render_prediction_grid(make_items(test, picked, picked, probs), opt));
   if (static_cast<int>(picked.size()) < count)
     std::printf("wrote %s: all %zu misclassified digits of %d test images (fewer than --count %d)\n", out.c_str(),

@@ -1,5 +1,7 @@
 // convnet train: flags (or, with --resume, a checkpoint) -> recipe and run settings, the backend, the
-// training loop with its JSON log, checkpoints and Ctrl-C handling, and the saved model.
+// training loop with its JSON log, checkpoints and Ctrl-C handling, and the saved model. The flags are
+// turned into settings by parse_train_options / resume_train_options (host/cli_options.h, which the
+// CLI fuzz target calls too); this file does what reads or writes files.
 //
 // Resume: the recipe (arch, batch, optimiser, val split, limit, seed, dataset) comes from the
 // checkpoint; a recipe flag that contradicts it is a usage error naming the flag, one that agrees is
@@ -21,7 +23,8 @@
 // table (host/timing_table.h) and exits 0; --profile-steps N runs W warm-up steps, then N steps between
 // cudaProfilerStart and cudaProfilerStop for `ncu --profile-from-start off` / `nsys profile
 // --capture-range=cudaProfilerApi` (scripts/profile.sh), and exits 0. Neither saves, logs or
-// checkpoints anything, so those flags (and --resume, --epochs) are usage errors with them.
+// checkpoints anything, so those flags (and --resume, --epochs) are usage errors with them
+// (cli_options.cpp).
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -35,6 +38,7 @@
 #include <utility>
 
 #include "checkpoint.h"
+#include "cli_options.h"
 #include "commands.h"
 #include "errors.h"
 #include "interrupt.h"
@@ -92,113 +96,6 @@ const char* const kTrainHelp =
     "A NaN or Inf loss or gradient stops the run with exit code 3, naming the step, layer and tensor;\n"
     "no checkpoint is written after it.\n";
 
-constexpr int kDefaultTimingSteps = 50;
-constexpr int kDefaultWarmupSteps = 5;
-
-// --timing / --profile-steps: a measuring window instead of a training run.
-struct Window {
-  enum class Kind { None, Timing, Profile } kind = Kind::None;
-  int steps = 0;
-  int warmup = kDefaultWarmupSteps;
-  const char* flag = "";
-};
-
-// Checked before anything is read, so a conflict costs nothing and names the flags.
-Window window_from_flags(const Flags& f) {
-  Window w;
-  const bool timing = f.has("timing"), profile = f.has("profile-steps");
-  if (!timing && !profile) {
-    if (f.has("warmup-steps")) throw UsageError("--warmup-steps: needs --timing or --profile-steps");
-    return w;
-  }
-  w.flag = timing ? "timing" : "profile-steps";
-  const std::string flag = std::string("--") + w.flag;
-  if (timing && profile)
-    throw UsageError("--timing: cannot be combined with --profile-steps (one measuring window per run)");
-  for (const char* other : {"resume", "checkpoint", "checkpoint-every", "save", "log", "epochs"})
-    if (f.has(other))
-      throw UsageError(flag + ": cannot be combined with --" + other +
-                       " (it runs a few steps to measure and exits without training the recipe)");
-  if (timing && f.has("sync-launches"))
-    throw UsageError("--timing: cannot be combined with --sync-launches (the waits would be timed too)");
-  w.kind = timing ? Window::Kind::Timing : Window::Kind::Profile;
-  w.steps = static_cast<int>(f.get_int(w.flag, kDefaultTimingSteps, 1, 1000000));
-  w.warmup = static_cast<int>(f.get_int("warmup-steps", kDefaultWarmupSteps, 0, 1000000));
-  return w;
-}
-
-// The recipe the flags ask for; `base` supplies what they leave out (the defaults of a new run, or
-// the checkpoint's recipe when resuming).
-TrainRecipe recipe_from_flags(const Flags& f, const TrainRecipe& base, bool resumed) {
-  TrainRecipe r = base;
-  if (f.has("arch") || !resumed) r.arch = build_model(f.get("arch", "seed")).spec;
-  r.dataset = f.get("dataset", base.dataset);
-  r.batch = static_cast<int>(f.get_int("batch-size", base.batch, 1, 65536));
-  r.val_split = f.get_double("val-split", base.val_split, 0.0, 1.0, false, true);
-  r.limit_train = static_cast<int>(f.get_int("limit-train", base.limit_train, 1, 1 << 30));
-  r.seed = f.get_u64("seed", base.seed);
-  OptimizerConfig& o = r.optimizer;
-  o.kind = f.get("optimizer", base.optimizer.kind);
-  if (o.kind != "adam" && o.kind != "sgd")
-    throw UsageError("--optimizer: unknown optimizer '" + o.kind + "' (expected adam or sgd)");
-  const double lr = resumed ? base.optimizer.lr : (o.kind == "adam" ? 1e-3 : 1e-2);
-  o.lr = static_cast<float>(f.get_double("lr", lr, 0.0, 10.0, true));
-  o.momentum = static_cast<float>(f.get_double("momentum", base.optimizer.momentum, 0.0, 1.0, false, true));
-  o.nesterov = base.optimizer.nesterov || f.has("nesterov");
-  if (o.kind != "sgd" && (f.has("momentum") || f.has("nesterov")))
-    throw UsageError("--momentum/--nesterov: only apply to --optimizer sgd");
-  if (o.nesterov && o.momentum == 0.0f) throw UsageError("--nesterov: needs --momentum greater than 0");
-  return r;
-}
-
-// A recipe flag given on --resume must agree with the checkpoint.
-void refuse_contradictions(const Flags& f, const TrainRecipe& want, const TrainRecipe& have) {
-  auto check = [&f](const char* flag, bool same, const std::string& kept) {
-    if (!same)
-      throw UsageError(std::string("--") + flag + ": " + (f.has(flag) ? "'" + f.get(flag, "") + "'" : "given") +
-                       " contradicts the checkpoint, which trains with " + kept +
-                       " (a resumed run keeps its recipe: leave the flag out)");
-  };
-  char lr[32], momentum[32], split[32];
-  std::snprintf(lr, sizeof lr, "%g", static_cast<double>(have.optimizer.lr));
-  std::snprintf(momentum, sizeof momentum, "%g", static_cast<double>(have.optimizer.momentum));
-  std::snprintf(split, sizeof split, "%g", have.val_split);
-  check("arch", want.arch == have.arch, have.arch);
-  check("dataset", want.dataset == have.dataset, have.dataset);
-  check("batch-size", want.batch == have.batch, std::to_string(have.batch));
-  check("val-split", want.val_split == have.val_split, split);
-  check("limit-train", want.limit_train == have.limit_train,
-        have.limit_train ? std::to_string(have.limit_train) : "all training images");
-  check("seed", want.seed == have.seed, std::to_string(have.seed));
-  check("optimizer", want.optimizer.kind == have.optimizer.kind, have.optimizer.kind);
-  check("lr", want.optimizer.lr == have.optimizer.lr, lr);
-  check("momentum", want.optimizer.momentum == have.optimizer.momentum, momentum);
-  check("nesterov", want.optimizer.nesterov == have.optimizer.nesterov, "no Nesterov momentum");
-}
-
-RunSettings settings_from_flags(const Flags& f, const RunSettings& base) {
-  RunSettings s = base;
-  s.epochs = static_cast<int>(f.get_int("epochs", base.epochs, 1, 100000));
-  s.log = f.get("log", base.log);
-  s.save = f.get("save", base.save);
-  s.test = base.test && !f.has("no-test");
-  const int every = f.has("checkpoint") && base.checkpoint_every == 0 ? 1 : base.checkpoint_every;
-  s.checkpoint_every = static_cast<int>(f.get_int("checkpoint-every", every, 1, 100000));
-  return s;
-}
-
-// Everything cmd_train decided from its flags before reading any data.
-struct Plan {
-  Model model;
-  TrainRecipe recipe;
-  RunSettings settings;
-  TrainState start;
-  bool resumed = false;
-  Checkpoint checkpoint;       // when resumed
-  std::string resume_path;
-  std::string checkpoint_path;  // "" : only an interrupt writes one, to kInterruptCheckpoint
-};
-
 // A file the run writes later (--save, --checkpoint, --log): its folder must exist now, so a typo does not
 // cost a run's training first. A full disk is only found when writing, and reported then.
 void check_destination(const char* flag, const std::string& path) {
@@ -213,39 +110,10 @@ void check_destination(const char* flag, const std::string& path) {
     throw UsageError(std::string("--") + flag + ": cannot write " + path + ": " + dir + " is not a directory");
 }
 
-Plan with_checked_destinations(Plan p) {
-  if (!p.settings.save.empty()) check_destination("save", p.settings.save);
-  if (!p.checkpoint_path.empty()) check_destination("checkpoint", p.checkpoint_path);
-  if (!p.settings.log.empty()) check_destination("log", p.settings.log);
-  return p;
-}
-
-Plan plan_from_flags(const Flags& f) {
-  Plan p;
-  p.resumed = f.has("resume");
-  if (!p.resumed) {
-    if (f.has("checkpoint-every") && !f.has("checkpoint"))
-      throw UsageError("--checkpoint-every: needs --checkpoint PATH");
-    p.recipe = recipe_from_flags(f, TrainRecipe{}, false);
-    p.settings = settings_from_flags(f, RunSettings{});
-    p.model = build_model(p.recipe.arch);
-    p.checkpoint_path = f.get("checkpoint", "");
-    return with_checked_destinations(p);
-  }
-  p.resume_path = f.get("resume", "");
-  p.checkpoint = load_checkpoint(p.resume_path);
-  refuse_contradictions(f, recipe_from_flags(f, p.checkpoint.recipe, true), p.checkpoint.recipe);
-  p.recipe = p.checkpoint.recipe;
-  p.settings = settings_from_flags(f, p.checkpoint.settings);
-  p.model = p.checkpoint.model;
-  p.start = p.checkpoint.state;
-  p.checkpoint_path = f.get("checkpoint", p.resume_path);
-  const int needed = p.start.epochs_done + (p.start.epoch_step > 0 ? 1 : 0);
-  if (p.settings.epochs < needed)
-    throw UsageError("--epochs: " + std::to_string(p.settings.epochs) + " ends before the checkpoint's position (" +
-                     std::to_string(p.start.epochs_done) + " epochs and " + std::to_string(p.start.epoch_step) +
-                     " steps done)");
-  return with_checked_destinations(p);
+void check_destinations(const TrainOptions& o) {
+  if (!o.settings.save.empty()) check_destination("save", o.settings.save);
+  if (!o.checkpoint_path.empty()) check_destination("checkpoint", o.checkpoint_path);
+  if (!o.settings.log.empty()) check_destination("log", o.settings.log);
 }
 
 // A path as a shell word: as it is when plain, else single-quoted.
@@ -272,7 +140,7 @@ std::string utc_now() {
   return buf;
 }
 
-void save_trained_model(const Plan& p, const Backend& backend, const TrainSummary& s) {
+void save_trained_model(const TrainOptions& p, const Backend& backend, const TrainSummary& s) {
   std::vector<std::pair<std::string, std::string>> meta = {
       {"dataset", p.recipe.dataset},          {"epochs", std::to_string(p.settings.epochs)},
       {"batch_size", std::to_string(p.recipe.batch)}, {"optimizer", p.recipe.optimizer.kind},
@@ -288,7 +156,7 @@ void save_trained_model(const Plan& p, const Backend& backend, const TrainSummar
 }
 
 // The trainer's view of the plan; cmd_train adds the checkpoint and stop callbacks.
-TrainConfig train_config(const Plan& p, const Backend& backend) {
+TrainConfig train_config(const TrainOptions& p, const Backend& backend) {
   TrainConfig tc;
   tc.epochs = p.settings.epochs;
   tc.batch = p.recipe.batch;
@@ -303,13 +171,14 @@ TrainConfig train_config(const Plan& p, const Backend& backend) {
   return tc;
 }
 
-// `bc` brings the GPU switches (tf32, graphs, fused); the recipe the rest.
-std::unique_ptr<Backend> make_train_backend(const Plan& p, const std::string& device, BackendConfig bc) {
+// The options bring the device and the GPU switches (tf32, graphs, fused); the recipe the rest.
+std::unique_ptr<Backend> make_train_backend(const TrainOptions& p, const Checkpoint& checkpoint) {
+  BackendConfig bc = p.gpu;
   bc.seed = p.recipe.seed;
   bc.max_batch = p.recipe.batch;
   bc.optimizer = p.recipe.optimizer;
-  std::unique_ptr<Backend> backend = make_backend(device, p.model, bc);
-  if (p.resumed) restore_checkpoint(*backend, p.checkpoint);
+  std::unique_ptr<Backend> backend = make_backend(p.device, p.model, bc);
+  if (p.resumed) restore_checkpoint(*backend, checkpoint);
   return backend;
 }
 
@@ -318,7 +187,7 @@ std::unique_ptr<Backend> make_train_backend(const Plan& p, const std::string& de
 // previous file intact (temporary file + rename), and a diverged run writes none after the fault.
 class Checkpointer {
  public:
-  Checkpointer(const Plan& p, const Backend& backend, std::string path)
+  Checkpointer(const TrainOptions& p, const Backend& backend, std::string path)
       : p_(p), backend_(backend), path_(std::move(path)), steps_(steps_per_epoch(p.recipe)) {
     if (p.resumed) last_good_ = p.resume_path + " (" + position(p.start, steps_) + ")";
   }
@@ -338,7 +207,7 @@ class Checkpointer {
   int steps() const { return steps_; }
 
  private:
-  const Plan& p_;
+  const TrainOptions& p_;
   const Backend& backend_;
   std::string path_;
   int steps_;
@@ -350,7 +219,7 @@ using Clock = std::chrono::steady_clock;
 
 // --timing: a KernelTimer observes every launch of the timed steps; CUDA graphs stay off, since a
 // replayed graph makes no launches to observe.
-int run_timing(const Window& w, const Plan& p, const Dataset& data, Backend& backend) {
+int run_timing(const MeasureWindow& w, const TrainOptions& p, const Dataset& data, Backend& backend) {
   std::printf("Timing %d training steps of batch %d after %d warm-up steps: CUDA events around every launch "
               "(CUDA graphs off)\n", w.steps, p.recipe.batch, w.warmup);
   std::fflush(stdout);
@@ -376,7 +245,7 @@ int run_timing(const Window& w, const Plan& p, const Dataset& data, Backend& bac
 }
 
 // --profile-steps: the window Nsight captures with --profile-from-start off / cudaProfilerApi.
-int run_profile_window(const Window& w, const Plan& p, const Dataset& data, Backend& backend) {
+int run_profile_window(const MeasureWindow& w, const TrainOptions& p, const Dataset& data, Backend& backend) {
   std::printf("Profiling %d training steps of batch %d after %d warm-up steps, between cudaProfilerStart and "
               "cudaProfilerStop\n", w.steps, p.recipe.batch, w.warmup);
   std::fflush(stdout);
@@ -389,11 +258,13 @@ int run_profile_window(const Window& w, const Plan& p, const Dataset& data, Back
 }
 #endif
 
-int run_window(const Window& w, const Plan& p, const Dataset& data, Backend& backend) {
+int run_window(const TrainOptions& p, const Dataset& data, Backend& backend) {
+  const MeasureWindow& w = p.window;
 #ifdef CONVNET_HAVE_CUDA
-  return w.kind == Window::Kind::Timing ? run_timing(w, p, data, backend) : run_profile_window(w, p, data, backend);
+  return w.kind == MeasureWindow::Kind::Timing ? run_timing(w, p, data, backend)
+                                               : run_profile_window(w, p, data, backend);
 #else
-  (void)p, (void)data, (void)backend;
+  (void)data, (void)backend;
   throw UsageError(std::string("--") + w.flag + ": this build has no CUDA support");
 #endif
 }
@@ -402,43 +273,26 @@ int run_window(const Window& w, const Plan& p, const Dataset& data, Backend& bac
 
 int cmd_train(const std::vector<std::string>& args) {
   if (wants_help(args)) return std::cout << kTrainHelp, 0;
-  Flags f("train", args,
-          {"arch", "epochs", "batch-size", "optimizer", "lr", "momentum", "val-split", "limit-train", "seed", "device",
-           "data", "dataset", "save", "log", "checkpoint", "checkpoint-every", "resume", "graphs",
-           "fusion", "profile-steps", "warmup-steps"},
-          {"nesterov", "no-test", "tf32", "sync-launches"}, {"timing"});
-  if (!f.positional().empty()) throw UsageError("train: unexpected argument '" + f.positional()[0] + "'");
-  refuse_empty_paths(f, {"data", "save", "log", "checkpoint", "resume"});
-  const Window window = window_from_flags(f);
-  Plan p = plan_from_flags(f);
-  const std::string device = parse_device(f);
-  BackendConfig gpu_switches;
-  gpu_switches.tf32 = f.has("tf32");
-  if (gpu_switches.tf32 && device != "gpu") throw UsageError("--tf32: only applies to --device gpu");
-  if (window.kind != Window::Kind::None && device != "gpu")
-    throw UsageError(std::string("--") + window.flag + ": only applies to --device gpu");
-  gpu_switches.graphs = parse_gpu_switch(f, "graphs", device);
-  gpu_switches.fused = parse_gpu_switch(f, "fusion", device);
-  // --timing times each launch between CUDA events: a replayed graph makes no launches to observe,
-  // and events recorded during a capture would land inside the graph. So graphs are off for it.
-  if (window.kind == Window::Kind::Timing) {
-    if (f.has("graphs") && gpu_switches.graphs)
-      throw UsageError("--graphs: 'on' contradicts --timing, which times every launch directly (graphs off)");
-    gpu_switches.graphs = false;
+  TrainOptions p = parse_train_options(args, probe_cuda_device);
+  Checkpoint checkpoint;  // a resumed run's: the recipe, the model and the state to restore
+  if (p.resumed) {
+    checkpoint = load_checkpoint(p.resume_path);
+    resume_train_options(&p, args, checkpoint);
   }
-  apply_sync_launches(f, device);
+  check_destinations(p);
+  enable_sync_launches(p.sync_launches);
 
-  Dataset data = load_dataset(default_data_dir(f.get("data", ""), p.recipe.dataset), p.recipe.dataset);
+  Dataset data = load_dataset(default_data_dir(p.data_flag, p.recipe.dataset), p.recipe.dataset);
   if (!p.resumed) p.recipe.train_images = data.train.count;
   if (data.train.count != p.recipe.train_images)
     throw InputError(data.dir + ": the training set has " + std::to_string(data.train.count) + " images, but " +
                      p.resume_path + " was trained on " + std::to_string(p.recipe.train_images));
-  std::unique_ptr<Backend> backend = make_train_backend(p, device, gpu_switches);
+  std::unique_ptr<Backend> backend = make_train_backend(p, checkpoint);
   std::cout << "Device: " << backend->describe() << "\n"
             << "Data: " << data.name << " from " << data.dir << "\n"
             << "Model: " << p.model.spec << " (" << p.model.param_count << " parameters)\n";
   if (p.resumed) std::cout << "Resumed from " << p.resume_path << "\n";
-  if (window.kind != Window::Kind::None) return std::cout << std::flush, run_window(window, p, data, *backend);
+  if (p.window.kind != MeasureWindow::Kind::None) return std::cout << std::flush, run_window(p, data, *backend);
 
   TrainConfig tc = train_config(p, *backend);
   Checkpointer ckpt(p, *backend, p.checkpoint_path.empty() ? kInterruptCheckpoint : p.checkpoint_path);

@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <ctime>
 #include <iostream>
+#include <stdexcept>
 
 #include "backend.h"
 #include "errors.h"
@@ -24,51 +25,21 @@
 
 namespace convnet {
 
-bool wants_help(const std::vector<std::string>& args) {
-  for (const std::string& a : args)
-    if (a == "--help" || a == "-h") return true;
-  return false;
-}
-
-// The device --device names, resolved before any data is read: auto is the GPU when this build has
-// CUDA and the runtime finds a device, else the CPU; gpu without a usable device is a usage error.
-std::string parse_device(const Flags& flags) {
-  const std::string device = flags.get("device", "auto");
-  if (device == "cpu") return "cpu";
-  if (device != "auto" && device != "gpu")
-    throw UsageError("--device: unknown device '" + device + "' (expected auto, cpu or gpu)");
+bool probe_cuda_device(std::string* why) {
 #ifdef CONVNET_HAVE_CUDA
-  std::string why;
-  if (cuda_device_count(&why) > 0) return "gpu";
+  return cuda_device_count(why) > 0;
 #else
-  const std::string why = "this build has no CUDA support (configure with nvcc installed)";
+  *why = "this build has no CUDA support (configure with nvcc installed)";
+  return false;
 #endif
-  if (device == "gpu") throw UsageError("no CUDA device: " + why + "; use --device cpu");
-  return "cpu";
 }
 
-void refuse_empty_paths(const Flags& flags, const std::vector<std::string>& names) {
-  for (const std::string& name : names)
-    if (flags.has(name) && flags.get(name, "").empty()) throw UsageError("--" + name + ": empty path");
-}
-
-void apply_sync_launches(const Flags& flags, const std::string& device) {
-  if (!flags.has("sync-launches")) return;
-  if (device != "gpu") throw UsageError("--sync-launches: only applies to --device gpu");
+void enable_sync_launches(bool on) {
 #ifdef CONVNET_HAVE_CUDA
-  set_gpu_sync_launches(true);
+  if (on) set_gpu_sync_launches(true);
+#else
+  (void)on;  // parse_*_options refuse --sync-launches without a GPU
 #endif
-}
-
-bool parse_gpu_switch(const Flags& flags, const std::string& name, const std::string& device) {
-  if (!flags.has(name)) return true;
-  const std::string value = flags.get(name, "");
-  if (value != "on" && value != "off") throw UsageError("--" + name + ": expected on or off, got '" + value + "'");
-  if (name == "graphs" && value == "on" && flags.has("sync-launches"))
-    throw UsageError("--graphs: 'on' contradicts --sync-launches, which synchronises after every launch and so "
-                     "cannot run inside a CUDA graph (it turns graphs off by itself)");
-  if (device != "gpu") throw UsageError("--" + name + ": only applies to --device gpu");
-  return value == "on";
 }
 
 std::unique_ptr<Backend> make_backend(const std::string& device, const Model& model, const BackendConfig& config) {
@@ -84,12 +55,6 @@ std::unique_ptr<Backend> make_trained_backend(const std::string& device, const M
   std::unique_ptr<Backend> backend = make_backend(device, model, config);
   backend->set_arena(Arena::Params, params);
   return backend;
-}
-
-Dataset load_data(const Flags& flags) {
-  std::string name = flags.get("dataset", "mnist");
-  std::string dir = default_data_dir(flags.get("data", ""), name);
-  return load_dataset(dir, name);
 }
 
 namespace {
@@ -124,6 +89,10 @@ const char* const kSummaryHelp =
     "usage: convnet summary [--arch A]\n"
     "  --arch A            seed (default), seed96, keras, or a spec string (see convnet train --help)\n";
 
+const char* const kDevicesHelp =
+    "usage: convnet devices\n"
+    "  lists the CUDA devices this build can see (no flags)\n";
+
 void print_confusion(const std::vector<std::vector<int64_t>>& cm) {
   std::printf("\nConfusion matrix (rows: true digit, columns: predicted)\n      ");
   for (int c = 0; c < kNumClasses; ++c) std::printf("%6d", c);
@@ -139,25 +108,18 @@ void print_confusion(const std::vector<std::vector<int64_t>>& cm) {
 
 int cmd_eval(const std::vector<std::string>& args) {
   if (wants_help(args)) return std::cout << kEvalHelp, 0;
-  Flags f("eval", args, {"model", "batch-size", "device", "data", "dataset", "confusion-png", "graphs", "fusion"},
-          {"sync-launches"});
-  if (!f.positional().empty()) throw UsageError("eval: unexpected argument '" + f.positional()[0] + "'");
-  if (!f.has("model")) throw UsageError("--model: required (a file written by 'convnet train --save')");
-  refuse_empty_paths(f, {"model", "data", "confusion-png"});
-  const int batch = static_cast<int>(f.get_int("batch-size", 256, 1, 65536));
-  const std::string device = parse_device(f);
-  const bool graphs = parse_gpu_switch(f, "graphs", device), fused = parse_gpu_switch(f, "fusion", device);
-  apply_sync_launches(f, device);
-  auto [model, params] = load_trained_model(f.get("model", ""));
-  Dataset data = load_data(f);
+  const EvalOptions o = parse_eval_options(args, probe_cuda_device);
+  enable_sync_launches(o.sync_launches);
+  auto [model, params] = load_trained_model(o.model_path);
+  Dataset data = load_dataset(o.data_dir, o.dataset);
   BackendConfig bc;
-  bc.max_batch = batch;
-  bc.graphs = graphs;
-  bc.fused = fused;
-  std::unique_ptr<Backend> backend = make_trained_backend(device, model, params, bc);
+  bc.max_batch = o.batch;
+  bc.graphs = o.graphs;
+  bc.fused = o.fused;
+  std::unique_ptr<Backend> backend = make_trained_backend(o.device, model, params, bc);
   const int set = backend->add_images(data.test);
   std::vector<float> probs(static_cast<size_t>(data.test.count) * kNumClasses);
-  Metrics m = evaluate(*backend, set, 0, data.test.count, batch, probs.data());
+  Metrics m = evaluate(*backend, set, 0, data.test.count, o.batch, probs.data());
 
   std::vector<std::vector<int64_t>> cm(kNumClasses, std::vector<int64_t>(kNumClasses, 0));
   for (int i = 0; i < data.test.count; ++i) {
@@ -167,7 +129,7 @@ int cmd_eval(const std::vector<std::string>& args) {
       if (p[c] > p[pred]) pred = c;
     ++cm[data.test.labels[static_cast<size_t>(i)]][pred];
   }
-  std::printf("Model: %s (%s)\nData: %s test set, %d images from %s\n", f.get("model", "").c_str(),
+  std::printf("Model: %s (%s)\nData: %s test set, %d images from %s\n", o.model_path.c_str(),
               model.spec.c_str(), data.name.c_str(), data.test.count, data.dir.c_str());
   std::printf("Test loss: %.4f\nTest accuracy: %.4f\n\nPer-class accuracy\n", m.loss(), m.accuracy());
   for (int c = 0; c < kNumClasses; ++c) {
@@ -177,24 +139,22 @@ int cmd_eval(const std::vector<std::string>& args) {
                 static_cast<long long>(cm[c][c]), static_cast<long long>(total));
   }
   print_confusion(cm);
-  if (f.has("confusion-png")) {
-    write_png(f.get("confusion-png", ""), render_confusion(cm));
-    std::printf("wrote %s\n", f.get("confusion-png", "").c_str());
+  if (!o.confusion_png.empty()) {
+    write_png(o.confusion_png, render_confusion(cm));
+    std::printf("wrote %s\n", o.confusion_png.c_str());
   }
   return 0;
 }
 
 int cmd_summary(const std::vector<std::string>& args) {
   if (wants_help(args)) return std::cout << kSummaryHelp, 0;
-  Flags f("summary", args, {"arch"}, {});
-  if (!f.positional().empty()) throw UsageError("summary: unexpected argument '" + f.positional()[0] + "'");
-  std::cout << summary_table(build_model(f.get("arch", "seed")));
+  std::cout << summary_table(parse_summary_options(args));
   return 0;
 }
 
 int cmd_devices(const std::vector<std::string>& args) {
-  Flags f("devices", args, {}, {});
-  if (!f.positional().empty()) throw UsageError("devices: unexpected argument '" + f.positional()[0] + "'");
+  if (wants_help(args)) return std::cout << kDevicesHelp, 0;
+  parse_devices_options(args);
 #ifdef CONVNET_HAVE_CUDA
   std::cout << cuda_device_report();
 #else
@@ -218,7 +178,8 @@ int run_command(const std::vector<std::string>& args) {
   if (cmd == "show") return cmd_show(rest);
   if (cmd == "help" || cmd == "--help" || cmd == "-h") return std::cout << kUsage, 0;
   if (cmd == "--version") return std::cout << "convnet " << CONVNET_VERSION << "\n", 0;
-  throw UsageError("unknown command '" + cmd + "' (expected train, eval, summary, devices, predict or show; see convnet --help)");
+  command_flags(cmd);  // throws: the unknown-command error
+  throw std::logic_error("command '" + cmd + "' has a flag table but no dispatch");
 }
 
 }  // namespace convnet

@@ -1,6 +1,8 @@
 // The subcommands of `convnet` and what they share. Each command lives in host/commands.cpp or a
 // host/cmd_<name>.cpp of its own; all are compiled into the program (not convnet_core), so they see
-// CONVNET_HAVE_CUDA. main.cpp maps their exceptions to exit codes.
+// CONVNET_HAVE_CUDA. Each parses its arguments with parse_<command>_options (cli_options.h, in
+// convnet_core, shared with the CLI fuzz target) before it touches a file. main.cpp maps their
+// exceptions to exit codes.
 #pragma once
 
 #include <memory>
@@ -8,8 +10,7 @@
 #include <vector>
 
 #include "backend.h"
-#include "flags.h"
-#include "idx.h"
+#include "cli_options.h"
 #include "model.h"
 
 namespace convnet {
@@ -25,29 +26,13 @@ int cmd_devices(const std::vector<std::string>& args);
 int cmd_predict(const std::vector<std::string>& args);  // host/cmd_predict.cpp
 int cmd_show(const std::vector<std::string>& args);     // host/cmd_show.cpp
 
-// --help or -h anywhere among the arguments.
-bool wants_help(const std::vector<std::string>& args);
+// The GpuProbe (cli_options.h) of the program: a CUDA device the runtime can use, or why there is
+// none (also when this build has no CUDA).
+bool probe_cuda_device(std::string* why);
 
-// --device auto|gpu|cpu resolved to "gpu" or "cpu" before any data is read; gpu without a usable
-// device is a UsageError ("no CUDA device: ...; use --device cpu").
-std::string parse_device(const Flags& flags);
-
-// Path flags given an empty value ("--save ''", often an unset shell variable) are usage errors naming
-// the flag, rather than silently meaning "none" or the default.
-void refuse_empty_paths(const Flags& flags, const std::vector<std::string>& names);
-
-// --sync-launches (train, eval, predict, show): the GPU backend synchronises after every kernel
-// launch, so a kernel that faults is reported by name at its launch (set_gpu_sync_launches). A usage
-// error when the resolved device is not the GPU.
-void apply_sync_launches(const Flags& flags, const std::string& device);
-
-// The GPU backend's on|off switches (train, eval), default on:
-//   --graphs  capture each step shape into a CUDA graph and replay it (BackendConfig::graphs)
-//   --fusion  fused kernels where host/fused_plan.h covers the model (BackendConfig::fused)
-// A usage error naming the flag for a value other than on or off, when the resolved device is not the
-// GPU, and for `--graphs on` together with --sync-launches (a synchronisation inside a capture is
-// illegal: sync launches turn graphs off by themselves).
-bool parse_gpu_switch(const Flags& flags, const std::string& name, const std::string& device);
+// --sync-launches, once parse_*_options allowed it (device gpu): the GPU backend synchronises after
+// every launch (set_gpu_sync_launches). Does nothing when off.
+void enable_sync_launches(bool on);
 
 // The backend for a resolved device.
 std::unique_ptr<Backend> make_backend(const std::string& device, const Model& model, const BackendConfig& config);
@@ -56,8 +41,5 @@ std::unique_ptr<Backend> make_backend(const std::string& device, const Model& mo
 // show and predict run their images through.
 std::unique_ptr<Backend> make_trained_backend(const std::string& device, const Model& model,
                                               const std::vector<float>& params, const BackendConfig& config);
-
-// The dataset --dataset / --data name (default MNIST from $MNIST_DIR or data/mnist).
-Dataset load_data(const Flags& flags);
 
 }  // namespace convnet

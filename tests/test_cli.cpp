@@ -3,6 +3,10 @@
 #include <gtest/gtest.h>
 
 #include <cstdlib>
+#include <regex>
+#include <set>
+
+#include "cli_options.h"
 
 #include "process.h"
 
@@ -197,6 +201,26 @@ TEST(Cli, EveryEvalShowPredictNumericFlagAndConflictIsAOneLineUsageError) {
       {{"devices", "extra"}, "devices: unexpected argument 'extra'"},
   };
   for (const auto& c : cases) expect_usage_error(c.first, c.second);
+}
+
+// Each command's help lists exactly the flags of its table (host/cli_options.cpp command_flags, which
+// the command and the CLI fuzz target both parse with): a flag added to one and not the other fails.
+TEST(Cli, EveryCommandsHelpListsExactlyItsFlagTable) {
+  const std::regex listed(R"(^ +--([a-z0-9-]+))");  // a flag line of the help, not one named in prose
+  for (const std::string& cmd : command_names()) {
+    ProcessResult h = run_convnet({cmd, "--help"});
+    ASSERT_EQ(h.exit_code, 0) << cmd << ": " << h.err;
+    std::set<std::string> in_help;
+    std::istringstream lines(h.out);
+    std::smatch m;
+    for (std::string line; std::getline(lines, line);)
+      if (std::regex_search(line, m, listed)) in_help.insert(m[1]);
+    const FlagTable& t = command_flags(cmd);
+    std::set<std::string> in_table(t.valued);
+    in_table.insert(t.switches.begin(), t.switches.end());
+    in_table.insert(t.optional.begin(), t.optional.end());
+    EXPECT_EQ(in_help, in_table) << "convnet " << cmd << " --help:\n" << h.out;
+  }
 }
 
 TEST(Cli, DeviceGpuWithoutAGpuIsOneLineError) {

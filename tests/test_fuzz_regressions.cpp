@@ -17,6 +17,8 @@
 #include <string>
 #include <vector>
 
+#include "checkpoint.h"
+#include "cli_options.h"
 #include "errors.h"
 #include "flags.h"
 #include "idx.h"
@@ -232,14 +234,78 @@ TEST(FuzzRegressions, NegativeSeedBehindABlankIsRefused) {
   const std::string input(kNegativeSeedInput, sizeof kNegativeSeedInput - 1);
   const std::vector<std::string> args = {"--seed", input.substr(input.rfind('\0') + 1)};
   ASSERT_EQ(args[1], " -1");
-  Flags f("train", args, {"seed"}, {});
+  Flags f = parse_command_flags("train", args);
   EXPECT_THROW(f.get_u64("seed", 1), UsageError);
   for (const char* bad : {"\t-5", "+-1", " 7", "-0"}) {
-    Flags g("train", {"--seed", bad}, {"seed"}, {});
+    Flags g = parse_command_flags("train", {"--seed", bad});
     EXPECT_THROW(g.get_u64("seed", 1), UsageError) << "'" << bad << "'";
   }
-  Flags ok("train", {"--seed", "18446744073709551615"}, {"seed"}, {});
+  Flags ok = parse_command_flags("train", {"--seed", "18446744073709551615"});
   EXPECT_EQ(ok.get_u64("seed", 1), 18446744073709551615ull);
+}
+
+// The arguments of a fuzz_cli input (NUL-separated, command first), without the command.
+std::vector<std::string> cli_args(const char* input, size_t n) {
+  std::vector<std::string> tokens(1);
+  for (size_t i = 0; i < n; ++i) {
+    if (input[i] == '\0') tokens.emplace_back();
+    else tokens.back() += input[i];
+  }
+  return std::vector<std::string>(tokens.begin() + 1, tokens.end());
+}
+
+const GpuProbe kNoGpu = [](std::string* why) {
+  *why = "test";
+  return false;
+};
+
+// Finding (fuzz_cli, its first seed run after it moved to host/cli_options.h; the target's invariant
+// was wrong, not the program): a new run without --checkpoint has checkpoint_every 0, "no periodic
+// checkpoints", and --checkpoint alone makes it 1. Any new-run line without --checkpoint showed it,
+// such as this one. The target now expects exactly that.
+const char kNoCheckpointInput[] = "train\0--limit-train\0" "1000\0--no-test";
+
+TEST(FuzzRegressions, CheckpointEveryIsZeroWithoutACheckpointAndOneWithIt) {
+  const std::vector<std::string> args = cli_args(kNoCheckpointInput, sizeof kNoCheckpointInput - 1);
+  ASSERT_EQ(args.size(), 3u);
+  EXPECT_EQ(parse_train_options(args, kNoGpu).settings.checkpoint_every, 0);
+  const TrainOptions o = parse_train_options({"--checkpoint", "r.ckpt"}, kNoGpu);
+  EXPECT_EQ(o.settings.checkpoint_every, 1);
+  EXPECT_EQ(o.checkpoint_path, "r.ckpt");
+}
+
+// Finding (fuzz_cli, 9,154 executions into its second run; the target's invariant was wrong): a
+// --resume line's recipe flags (--seed '^' here) are read against the checkpoint's recipe, so
+// parse_train_options, which has no checkpoint yet, leaves them alone and resume_train_options refuses
+// them. The target now checks --seed's digits only after resume_train_options accepted the line.
+const char kResumeBadSeedInput[] = "train\0--resume=run.ckpt\0--optimizer\0sgd\0--momentum\0"
+                                   "0.;summary\0--nesterov\0--seed\0^";
+
+TEST(FuzzRegressions, ResumedRunsRecipeFlagsAreCheckedAgainstTheCheckpoint) {
+  const std::vector<std::string> args = cli_args(kResumeBadSeedInput, sizeof kResumeBadSeedInput - 1);
+  ASSERT_EQ(args.back(), "^");
+  TrainOptions o = parse_train_options(args, kNoGpu);
+  EXPECT_TRUE(o.resumed);
+  Checkpoint c;
+  c.model = build_model("seed");
+  c.recipe.arch = c.model.spec;
+  c.recipe.optimizer.kind = "sgd";
+  c.recipe.optimizer.momentum = 0.9f;
+  try {
+    resume_train_options(&o, args, c);
+    ADD_FAILURE() << "a resumed run accepted --seed '^'";
+  } catch (const UsageError& e) {
+    EXPECT_NE(std::string(e.what()).find("--seed: expected a non-negative integer, got '^'"), std::string::npos)
+        << e.what();
+  }
+  std::vector<std::string> seed_only = {"--resume", "run.ckpt", "--seed", "^"};
+  TrainOptions p = parse_train_options(seed_only, kNoGpu);
+  try {
+    resume_train_options(&p, seed_only, c);
+    ADD_FAILURE() << "a resumed run accepted --seed '^'";
+  } catch (const UsageError& e) {
+    EXPECT_NE(std::string(e.what()).find("--seed: expected a non-negative integer"), std::string::npos) << e.what();
+  }
 }
 
 // ---- image files (load_image_gray: stb_image 2.27 from Debian's libstb-dev) -------------------
