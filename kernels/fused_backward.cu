@@ -38,6 +38,7 @@
 #include "fused_backward.h"
 #include "last_block.h"
 #include "launch.h"
+#include "shape_check.h"
 
 namespace convnet {
 namespace {
@@ -169,17 +170,6 @@ __global__ void __launch_bounds__(kBlock)
   }
 }
 
-[[noreturn]] void bad_shape(const char* who, const std::string& what) {
-  throw std::invalid_argument(std::string(who) + ": " + what);
-}
-
-// Throws unless count (a tensor's element count) fits the kernels' 32-bit index math.
-void check_count(const char* who, const char* tensor, size_t count) {
-  if (count > size_t(INT_MAX))
-    throw std::length_error(std::string(who) + ": " + tensor + " has " + std::to_string(count) +
-                            " elements; the kernel indexes with 32 bits (at most " + std::to_string(INT_MAX) + ")");
-}
-
 // Validates the block shape and the gradient source; returns the geometry the kernels use.
 BlockGeom block_geom(const char* who, const BlockOutputGrad& grad, const ConvBlockShape& s) {
   if (s.N < 1 || s.OC < 1 || s.OC > 65535 || s.OH < 1 || s.OW < 1)
@@ -191,13 +181,13 @@ BlockGeom block_geom(const char* who, const BlockOutputGrad& grad, const ConvBlo
   g.OC = s.OC, g.OH = s.OH, g.OW = s.OW, g.P = g.OH * g.OW, g.NP = unsigned(s.N) * g.P;
   g.YH = s.pool ? g.OH / 2 : g.OH, g.YW = s.pool ? g.OW / 2 : g.OW, g.pool = s.pool;
   g.dy = grad.dy, g.next_dcol = grad.next_dcol;
-  check_count(who, "the conv output", size_t(s.N) * s.OC * s.OH * s.OW);
+  check_int32(who, "the conv output", size_t(s.N) * s.OC * s.OH * s.OW);
   if (grad.next_dcol != nullptr) {
     if (grad.next_K < 1 || unsigned(grad.next_K) > std::min(g.YH, g.YW))
       bad_shape(who, "next_K=" + std::to_string(grad.next_K) + " does not fit the block output " +
                          std::to_string(g.YH) + "x" + std::to_string(g.YW));
     g.K = grad.next_K, g.QH = g.YH - g.K + 1, g.QW = g.YW - g.K + 1, g.NQ = unsigned(s.N) * g.QH * g.QW;
-    check_count(who, "next_dcol", size_t(s.OC) * g.K * g.K * g.NQ);
+    check_int32(who, "next_dcol", size_t(s.OC) * g.K * g.K * g.NQ);
   }
   return g;
 }
@@ -242,7 +232,7 @@ void conv_input_backward_gpu(const float* x, const BlockOutputGrad& grad, const 
                        " and output " + std::to_string(shape.OH) + "x" + std::to_string(shape.OW) + " (need K in 1.." +
                        std::to_string(kMaxInputK) + ", OH = H - K + 1, OW = W - K + 1)");
   const BlockGeom g = block_geom(who, grad, shape);
-  check_count(who, "x", size_t(shape.N) * H * W);
+  check_int32(who, "x", size_t(shape.N) * H * W);
   switch (K) {
     case 1: return launch_input_backward<1>(x, g, y, argmax, dw, db, H, W, scratch, stream);
     case 2: return launch_input_backward<2>(x, g, y, argmax, dw, db, H, W, scratch, stream);

@@ -57,6 +57,7 @@
 #include "launch.h"
 #include "rng.h"
 #include "scratch_header.h"
+#include "shape_check.h"
 #include "xent.h"
 
 namespace convnet {
@@ -351,16 +352,6 @@ __global__ void __launch_bounds__(kHeadBlock) head_eval_kernel(Head p) {
 }
 
 // ---- host side ------------------------------------------------------------------------------------------
-
-[[noreturn]] void bad_shape(const char* who, const std::string& what) {
-  throw std::invalid_argument(std::string(who) + ": " + what);
-}
-
-void check_int32(const char* who, const char* name, size_t count) {
-  if (count > size_t(INT_MAX))
-    throw std::length_error(std::string(who) + ": " + name + " has " + std::to_string(count) +
-                            " elements; the kernel indexes with 32 bits (at most " + std::to_string(INT_MAX) + ")");
-}
 
 // Validates the output side of a conv layer (the conv output N x OC x OH x OW is valid) and builds its map.
 OutputMap output_map(const char* who, int N, int OC, int OH, int OW, bool pool, float* y, int32_t* argmax,
