@@ -208,31 +208,8 @@ std::vector<float> read_arena(const ModelFile& f, const Model& model, const std:
   return arena;
 }
 
-}  // namespace
-
-int steps_per_epoch(const TrainRecipe& recipe) {
-  const Split split = make_split(recipe.train_images, recipe.val_split, recipe.limit_train);
-  return (split.train_count + recipe.batch - 1) / recipe.batch;
-}
-
-void save_checkpoint(const std::string& path, const Model& model, const Backend& backend, const TrainRecipe& recipe,
-                     const RunSettings& settings, const TrainState& state) {
-  ModelFile f = make_model_file(model, backend.get_arena(Arena::Params),
-                                metadata(recipe, settings, state, backend.describe()));
-  const Arena moments[2] = {Arena::OptimizerM, Arena::OptimizerV};
-  for (int k = 0; k < 2; ++k) {
-    ModelFile moment = make_model_file(model, backend.get_arena(moments[k]), {});
-    for (NamedTensor& t : moment.tensors) {
-      t.name = kMomentPrefix[k] + t.name;
-      f.tensors.push_back(std::move(t));
-    }
-  }
-  save_model_file(path, f);
-  remove_stale_temporaries(path);
-}
-
-Checkpoint load_checkpoint(const std::string& path) {
-  const ModelFile f = load_model_file(path);
+// A checkpoint from its file: the format, every metadata key, and the tensors against the architecture.
+Checkpoint checkpoint_from(const ModelFile& f, const std::string& path) {
   const Meta meta(f, path);
   if (f.meta("format") != kFormat) {
     if (f.meta("format").empty())
@@ -259,6 +236,38 @@ Checkpoint load_checkpoint(const std::string& path) {
   c.m = read_arena(f, c.model, kMomentPrefix[0], path);
   c.v = read_arena(f, c.model, kMomentPrefix[1], path);
   return c;
+}
+
+}  // namespace
+
+int steps_per_epoch(const TrainRecipe& recipe) {
+  const Split split = make_split(recipe.train_images, recipe.val_split, recipe.limit_train);
+  return (split.train_count + recipe.batch - 1) / recipe.batch;
+}
+
+void save_checkpoint(const std::string& path, const Model& model, const Backend& backend, const TrainRecipe& recipe,
+                     const RunSettings& settings, const TrainState& state) {
+  ModelFile f = make_model_file(model, backend.get_arena(Arena::Params),
+                                metadata(recipe, settings, state, backend.describe()));
+  const Arena moments[2] = {Arena::OptimizerM, Arena::OptimizerV};
+  for (int k = 0; k < 2; ++k) {
+    ModelFile moment = make_model_file(model, backend.get_arena(moments[k]), {});
+    for (NamedTensor& t : moment.tensors) {
+      t.name = kMomentPrefix[k] + t.name;
+      f.tensors.push_back(std::move(t));
+    }
+  }
+  save_model_file(path, f);
+  remove_stale_temporaries(path);
+}
+
+Checkpoint load_checkpoint(const std::string& path) { return checkpoint_from(load_model_file(path), path); }
+
+std::pair<Model, std::vector<float>> load_model_or_checkpoint(const std::string& path) {
+  const ModelFile f = load_model_file(path);
+  if (f.meta("format").empty()) return load_trained_model(f, path);
+  Checkpoint c = checkpoint_from(f, path);
+  return {std::move(c.model), std::move(c.params)};
 }
 
 void restore_checkpoint(Backend& backend, const Checkpoint& checkpoint) {

@@ -23,6 +23,7 @@
 
 #include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "backend.h"
@@ -70,6 +71,11 @@ void save_checkpoint(const std::string& path, const Model& model, const Backend&
 // model file, every metadata key, the tensors against the architecture, and that the position is
 // inside the recipe's epoch. Throws InputError naming path and what is wrong.
 Checkpoint load_checkpoint(const std::string& path);
+
+// The model and parameters that eval, predict and show run: from a --save model file, or from a
+// checkpoint (checked as load_checkpoint does; its optimiser state and recipe are not used). The
+// file is read once; a "format" metadata key marks a checkpoint. Throws InputError naming path.
+std::pair<Model, std::vector<float>> load_model_or_checkpoint(const std::string& path);
 
 // Gives a fresh backend (made with the checkpoint's seed, batch and optimiser) the checkpoint's
 // parameters, optimiser state and step, ready for train_model(..., checkpoint.state).

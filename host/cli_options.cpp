@@ -98,7 +98,7 @@ namespace {
 
 // --model is required by eval, predict and show.
 std::string required_model(const Flags& f) {
-  if (!f.has("model")) throw UsageError("--model: required (a file written by 'convnet train --save')");
+  if (!f.has("model")) throw UsageError("--model: required (a file written by 'convnet train --save' or --checkpoint)");
   refuse_empty_paths(f, {"model"});
   return f.get("model", "");
 }

@@ -24,6 +24,7 @@
 #include "commands.h"
 #include "errors.h"
 #include "image_io.h"
+#include "checkpoint.h"
 #include "model_io.h"
 #include "preprocess.h"
 #include "trainer.h"
@@ -34,7 +35,7 @@ namespace {
 
 const char* const kPredictHelp =
     "usage: convnet predict --model PATH [flags] IMAGE...\n"
-    "  --model PATH              a model written by 'convnet train --save'\n"
+    "  --model PATH              a model from 'convnet train --save', or a --checkpoint file\n"
     "  --json                    print one JSON array: per image file, top3 [{digit, probability}] and\n"
     "                            probabilities [10]\n"
     "  --save-preprocessed DIR   write the 28x28 the network saw as DIR/<name>.28x28.png (DIR is created)\n"
@@ -167,7 +168,7 @@ int cmd_predict(const std::vector<std::string>& args) {
   if (wants_help(args)) return std::cout << kPredictHelp, 0;
   const PredictOptions o = parse_predict_options(args, probe_cuda_device);
   enable_sync_launches(o.sync_launches);
-  auto [model, params] = load_trained_model(o.model_path);
+  auto [model, params] = load_model_or_checkpoint(o.model_path);
   if (!o.save_dir.empty()) make_dir(o.save_dir);
 
   bool failed = false;

@@ -12,6 +12,7 @@
 #include "errors.h"
 #include "idx.h"
 #include "image_io.h"
+#include "checkpoint.h"
 #include "model_io.h"
 #include "render.h"
 #include "trainer.h"
@@ -22,7 +23,7 @@ namespace {
 
 const char* const kShowHelp =
     "usage: convnet show --model PATH [flags]\n"
-    "  --model PATH        a model written by 'convnet train --save'\n"
+    "  --model PATH        a model from 'convnet train --save', or a --checkpoint file\n"
     "  --out PATH          the PNG to write (default predictions.png)\n"
     "  --misclassified     show only test digits the model gets wrong, captioned with its confidence\n"
     "  --count N           how many digits (default 64)\n"
@@ -87,7 +88,7 @@ int cmd_show(const std::vector<std::string>& args) {
   if (wants_help(args)) return std::cout << kShowHelp, 0;
   const ShowOptions o = parse_show_options(args, probe_cuda_device);
   enable_sync_launches(o.sync_launches);
-  auto [model, params] = load_trained_model(o.model_path);
+  auto [model, params] = load_model_or_checkpoint(o.model_path);
   Dataset data = load_dataset(o.data_dir, o.dataset);
   const std::string& out = o.out;
   const int count = o.count;

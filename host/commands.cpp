@@ -16,6 +16,7 @@
 #include "idx.h"
 #include "image_io.h"
 #include "model.h"
+#include "checkpoint.h"
 #include "model_io.h"
 #include "render.h"
 #include "trainer.h"
@@ -74,7 +75,7 @@ const char* const kUsage =
 
 const char* const kEvalHelp =
     "usage: convnet eval --model PATH [flags]\n"
-    "  --model PATH        a model written by 'convnet train --save'\n"
+    "  --model PATH        a model from 'convnet train --save', or a --checkpoint file\n"
     "  --batch-size N      evaluation batch size (default 256)\n"
     "  --device D          auto (default: the GPU when there is one), gpu or cpu\n"
     "  --data DIR          dataset folder (default $MNIST_DIR, then data/mnist)\n"
@@ -110,7 +111,7 @@ int cmd_eval(const std::vector<std::string>& args) {
   if (wants_help(args)) return std::cout << kEvalHelp, 0;
   const EvalOptions o = parse_eval_options(args, probe_cuda_device);
   enable_sync_launches(o.sync_launches);
-  auto [model, params] = load_trained_model(o.model_path);
+  auto [model, params] = load_model_or_checkpoint(o.model_path);
   Dataset data = load_dataset(o.data_dir, o.dataset);
   BackendConfig bc;
   bc.max_batch = o.batch;

@@ -36,7 +36,10 @@ ModelFile make_model_file(const Model& model, const std::vector<float>& arena,
 }
 
 std::pair<Model, std::vector<float>> load_trained_model(const std::string& path) {
-  ModelFile f = load_model_file(path);
+  return load_trained_model(load_model_file(path), path);
+}
+
+std::pair<Model, std::vector<float>> load_trained_model(const ModelFile& f, const std::string& path) {
   Model model;
   try {
     model = build_model(f.arch);

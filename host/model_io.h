@@ -17,5 +17,7 @@ ModelFile make_model_file(const Model& model, const std::vector<float>& arena,
 // Rebuild the model the file describes and its parameter arena. Throws InputError naming `path`
 // when the architecture is invalid or a tensor is missing, extra or of the wrong shape.
 std::pair<Model, std::vector<float>> load_trained_model(const std::string& path);
+// The same for a file already read from path (path only names it in errors).
+std::pair<Model, std::vector<float>> load_trained_model(const ModelFile& f, const std::string& path);
 
 }  // namespace convnet

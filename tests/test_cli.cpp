@@ -256,8 +256,9 @@ TEST(Cli, TrainSaveThenEval) {
   char tmp[] = "/tmp/convnet_cli_XXXXXX";
   ASSERT_NE(mkdtemp(tmp), nullptr);
   const std::string model = std::string(tmp) + "/tiny.cnvn";
+  const std::string ckpt = std::string(tmp) + "/tiny.ckpt";
   ProcessResult t = run_convnet({"train", "--arch", "keras", "--epochs", "1", "--limit-train", "1024", "--batch-size",
-                                 "64", "--val-split", "0.05", "--data", dir, "--save", model});
+                                 "64", "--val-split", "0.05", "--data", dir, "--save", model, "--checkpoint", ckpt});
   ASSERT_EQ(t.exit_code, 0) << t.err;
   for (const char* want : {"Epoch 1/1", "16/16", "loss: ", "val_accuracy: ", "img/s", "Test accuracy: ", "Saved model"})
     EXPECT_NE(t.out.find(want), std::string::npos) << want << "\n" << t.out;
@@ -270,6 +271,10 @@ TEST(Cli, TrainSaveThenEval) {
   // The accuracy eval reports is the one train reported for the same weights.
   auto acc = [](const std::string& s) { return s.substr(s.find("Test accuracy: ") + 15, 6); };
   EXPECT_EQ(acc(e.out), acc(t.out));
+  // The run's checkpoint holds the same weights, and eval takes it as --model.
+  ProcessResult c = run_convnet({"eval", "--model", ckpt, "--data", dir});
+  ASSERT_EQ(c.exit_code, 0) << c.err;
+  EXPECT_EQ(acc(c.out), acc(t.out));
 
   // A corrupted model is refused with one line naming it.
   {
@@ -283,6 +288,7 @@ TEST(Cli, TrainSaveThenEval) {
   }
   expect_usage_error({"eval", "--model", model, "--data", dir}, model);
   std::remove(model.c_str());
+  std::remove(ckpt.c_str());
   rmdir(tmp);
 }
 

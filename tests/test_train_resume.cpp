@@ -8,6 +8,7 @@
 
 #include <cstdio>
 #include <fstream>
+#include <utility>
 
 #include "checkpoint.h"
 #include "errors.h"
@@ -147,6 +148,39 @@ TEST(Checkpoint, RefusesModelFilesDamageAndInconsistentMetadata) {
   save_model_file(dir.file("missing.ckpt"), missing);
   expect_refused(dir.file("missing.ckpt"), "tensors");
   expect_refused(dir.file("absent.ckpt"), "cannot open");
+}
+
+// What eval, predict and show load: the parameters of a checkpoint (checked as --resume checks it) or
+// of a --save model file.
+TEST(Checkpoint, EvalPredictAndShowLoadItsParametersOrAModelFile) {
+  TempDir dir("convnet_ckpt");
+  const std::string path = dir.file("run.ckpt");
+  const Checkpoint c = written_checkpoint(path);
+  auto [from_ckpt, params] = load_model_or_checkpoint(path);
+  EXPECT_EQ(from_ckpt.spec, c.model.spec);
+  EXPECT_EQ(params, c.params);
+  EXPECT_NE(params, c.m) << "the parameters, not a moment";
+
+  const std::vector<float> weights = init_params(c.model, 3);
+  save_model_file(dir.file("model.cnvn"), make_model_file(c.model, weights, {{"dataset", "mnist"}}));
+  auto [from_model, model_params] = load_model_or_checkpoint(dir.file("model.cnvn"));
+  EXPECT_EQ(from_model.spec, c.model.spec);
+  EXPECT_EQ(model_params, weights);
+
+  // A damaged checkpoint is refused as --resume refuses it, not read as a model file.
+  ModelFile f = load_model_file(path);
+  f.tensors.pop_back();
+  save_model_file(dir.file("missing.ckpt"), f);
+  for (const auto& [file, needle] : {std::pair<std::string, std::string>{dir.file("missing.ckpt"), "tensors"},
+                                     {dir.file("absent.ckpt"), "cannot open"}}) {
+    try {
+      load_model_or_checkpoint(file);
+      ADD_FAILURE() << "accepted " << file;
+    } catch (const InputError& e) {
+      EXPECT_NE(std::string(e.what()).find(file), std::string::npos) << e.what();
+      EXPECT_NE(std::string(e.what()).find(needle), std::string::npos) << e.what();
+    }
+  }
 }
 
 TEST(Checkpoint, AWriteRemovesTemporaryFilesOfWritesThatNeverFinished) {
