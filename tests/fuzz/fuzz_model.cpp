@@ -1,6 +1,9 @@
-// libFuzzer target: the model file (host/model_file.cpp) and what `eval`/`predict` do with it
-// (load_trained_model in host/model_io.cpp: build_model on the file's architecture string, then the
-// tensor count, names and shapes against that architecture).
+// libFuzzer target: the model file (host/model_file.cpp) and what `eval`/`predict`/`show` do with it
+// (load_model_or_checkpoint in host/checkpoint.cpp): a --save model file goes to load_trained_model
+// (host/model_io.cpp: build_model on the file's architecture string, then the tensor count, names
+// and shapes against that architecture); a checkpoint (a "format" metadata key) to the checkpoint
+// reader that --resume uses (every metadata key: recipe, settings, position; then the parameter and
+// optimiser-moment tensors).
 //
 // Input: one mode byte, then the file. Mode bit 0 set: the target appends the file's CRC-32, so a
 // mutation anywhere still makes a container with a valid checksum and reaches the structural checks
@@ -9,11 +12,12 @@
 // mode byte is the arch text, a NUL, then the file from the metadata count on; the target writes
 // magic, version and the arch length in front, so the arch string mutates freely (a changed length
 // would otherwise break the container before the arch is read). The file is read through a memfd
-// (fuzz_util.h). Only InputError may escape (load_trained_model turns the arch parser's UsageError
-// into InputError; UsageError is accepted as well). After a successful load the arena has exactly
+// (fuzz_util.h). Only InputError may escape (the loaders turn the arch parser's UsageError into
+// InputError; UsageError is accepted as well). After a successful load the arena has exactly
 // the model's size and the model's spec rebuilds the same model. Run with -malloc_limit_mb=64
 // (tests/fuzz/run.sh): a model file of a few KB that makes the loader allocate 64 MB is a finding.
-// Seeds (tests/fuzz/make_seeds.cpp): small valid model files of tiny architectures, in all modes.
+// Seeds (tests/fuzz/make_seeds.cpp): small valid model files of tiny architectures and a checkpoint,
+// in all modes.
 #include <zlib.h>
 
 #include <cstddef>
@@ -25,8 +29,8 @@
 #include <vector>
 
 #include "fuzz_util.h"
+#include "checkpoint.h"
 #include "model.h"
-#include "model_io.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   static convnet::fuzz::MemFile file;
@@ -50,8 +54,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   }
   const std::string& path = file.write(bytes.data(), bytes.size());
   std::optional<std::pair<convnet::Model, std::vector<float>>> loaded;
-  convnet::fuzz::only_documented_errors("load_trained_model",
-                                        [&] { loaded = convnet::load_trained_model(path); });
+  convnet::fuzz::only_documented_errors("load_model_or_checkpoint",
+                                        [&] { loaded = convnet::load_model_or_checkpoint(path); });
   if (!loaded) return 0;
   const convnet::Model& model = loaded->first;
   FUZZ_EXPECT(loaded->second.size() == model.arena_size, std::to_string(loaded->second.size()) +

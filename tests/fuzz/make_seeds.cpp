@@ -3,9 +3,9 @@
 // file is tiny (the largest, a model file, is 3.3 KB; about 30 KB in all).
 //   OUT/idx    idx3 files of 0, 1 and 3 images and idx1 files of 0, 1 and 3 labels, raw and
 //              gzip-compressed, plus a two-member gzip (one image split over two members)
-//   OUT/model  valid model files (save_model_file) of tiny architectures, with mode byte 0 (file as
-//              is), 1 (checksum stripped: the target appends it) and 3 (arch as text, header and
-//              checksum stripped), see fuzz_model.cpp
+//   OUT/model  valid model files (save_model_file) of tiny architectures and a checkpoint
+//              (save_checkpoint), with mode byte 0 (file as is), 1 (checksum stripped: the target
+//              appends it) and 3 (arch as text, header and checksum stripped), see fuzz_model.cpp
 //   OUT/cli    NUL-separated command lines, see fuzz_cli.cpp
 //   OUT/image  a 28x28 drawn "7" as grey and RGBA PNG, JPEG, BMP, binary PGM and PPM, and a 1x1 GIF
 // Usage: make_seeds OUT
@@ -20,9 +20,12 @@
 #include <cstring>
 #include <fstream>
 #include <iterator>
+#include <memory>
 #include <string>
 #include <vector>
 
+#include "backend.h"
+#include "checkpoint.h"
 #include "image_io.h"
 #include "model.h"
 #include "model_io.h"
@@ -113,34 +116,52 @@ void idx_seeds(const std::string& dir) {
   write_file(dir + "/images1-two-members.idx3.gz", two_members);
 }
 
+// Writes one model-target seed per mode (fuzz_model.cpp) for the model file `file` of `arch`.
+void write_model_modes(const std::string& dir, const std::string& name, const std::string& arch, const Bytes& file) {
+  Bytes as_is{0};
+  as_is.insert(as_is.end(), file.begin(), file.end());
+  Bytes no_crc{1};
+  no_crc.insert(no_crc.end(), file.begin(), file.end() - 4);
+  const size_t after_arch = 16 + arch.size();  // magic, version, arch length, arch
+  Bytes arch_text{3};
+  arch_text.insert(arch_text.end(), arch.begin(), arch.end());
+  arch_text.push_back(0);
+  arch_text.insert(arch_text.end(), file.begin() + static_cast<std::ptrdiff_t>(after_arch), file.end() - 4);
+  write_file(dir + "/" + name + "-as-is", as_is);
+  write_file(dir + "/" + name + "-crc-appended", no_crc);
+  write_file(dir + "/" + name + "-arch-text", arch_text);
+}
+
 void model_seeds(const std::string& dir) {
   const char* const archs[] = {
       "pool-pool-pool-pool-flatten-dense10",
       "pool-pool-pool-conv2x3-flatten-dropout0.5-dense3relu-dense10",
       "conv1x1-flatten-dense1relu-dense10",  // one digit away from large layers: 3.3 KB
   };
+  const std::string tmp = dir + "/.model.tmp";
   int k = 0;
   for (const char* arch : archs) {
     const convnet::Model model = convnet::build_model(arch);
-    const std::string tmp = dir + "/.model.tmp";
     convnet::save_model_file(tmp, convnet::make_model_file(model, convnet::init_params(model, 1),
                                                            {{"dataset", "mnist"}, {"epochs", "1"}}));
-    const Bytes file = read_file(tmp);
-    std::remove(tmp.c_str());
-    Bytes as_is{0};
-    as_is.insert(as_is.end(), file.begin(), file.end());
-    Bytes no_crc{1};
-    no_crc.insert(no_crc.end(), file.begin(), file.end() - 4);
-    const size_t after_arch = 16 + std::strlen(arch);  // magic, version, arch length, arch
-    Bytes arch_text{3};
-    arch_text.insert(arch_text.end(), arch, arch + std::strlen(arch));
-    arch_text.push_back(0);
-    arch_text.insert(arch_text.end(), file.begin() + static_cast<std::ptrdiff_t>(after_arch), file.end() - 4);
-    write_file(dir + "/model" + std::to_string(k) + "-as-is", as_is);
-    write_file(dir + "/model" + std::to_string(k) + "-crc-appended", no_crc);
-    write_file(dir + "/model" + std::to_string(k) + "-arch-text", arch_text);
-    ++k;
+    write_model_modes(dir, "model" + std::to_string(k++), model.spec, read_file(tmp));
   }
+  // A checkpoint of the first architecture as `train --checkpoint` writes it, in the middle of epoch 2.
+  const convnet::Model model = convnet::build_model(archs[0]);
+  convnet::TrainRecipe recipe;
+  recipe.arch = model.spec;
+  recipe.train_images = 100;
+  recipe.batch = 16;
+  convnet::BackendConfig config;
+  config.max_batch = recipe.batch;
+  const std::unique_ptr<convnet::Backend> backend = convnet::make_cpu_backend(model, config);
+  convnet::TrainState state;
+  state.epochs_done = 1;
+  state.epoch_step = 2;
+  state.global_step = convnet::steps_per_epoch(recipe) + 2;
+  convnet::save_checkpoint(tmp, model, *backend, recipe, convnet::RunSettings{}, state);
+  write_model_modes(dir, "checkpoint", model.spec, read_file(tmp));
+  std::remove(tmp.c_str());
 }
 
 void cli_seeds(const std::string& dir) {
