@@ -43,6 +43,7 @@
 #include "gpu_graph.h"
 #include "gpu_profile.h"
 #include "kernels.h"
+#include "launch_observer.h"
 
 namespace convnet {
 namespace {
@@ -91,8 +92,10 @@ class GpuBackend final : public Backend {
  private:
   void setup();
   void destroy_handles();
-  // Graphs are off with --sync-launches: its synchronisation after every launch is illegal in a capture.
-  bool use_graphs() const { return config_.graphs && !sync_launches(); }
+  // Graphs are off with --sync-launches (its synchronisation after every launch is illegal in a
+  // capture) and while a launch observer is installed (--timing records events around each launch; in
+  // a capture they would become graph nodes, timed once at capture instead of at every step).
+  bool use_graphs() const { return config_.graphs && !sync_launches() && launch_observer() == nullptr; }
   void enqueue_train_step(const ResidentSet& r, int count);
   void enqueue_eval_batch(const ResidentSet& r, int count, bool with_probs);
   void plan_workspace();

@@ -6,7 +6,8 @@
 // i.e. its transpose. So row-major C = op(A) op(B) is column-major C^T = op(B)^T op(A)^T: call
 // cublasSgemm with the operands swapped, m = N, n = M, and each operand's own transpose flag.
 // An installed LaunchObserver (kernels/launch_observer.h) sees each GEMM as one launch named by its
-// row-major shape, "sgemm NT 32x6272x9"; the name is built only when an observer is installed.
+// row-major shape, "sgemm NT 32x6272x9"; the name is built only when an observer is installed or
+// launches are synchronised (--sync-launches, which then names a GEMM that faults).
 #pragma once
 
 #if defined(CONVNET_SIMT) && !defined(__CUDACC__)
@@ -19,11 +20,17 @@
 #include <stdexcept>
 #include <string>
 
+#include "cuda_check.h"
+#include "device_errors.h"
 #include "launch_observer.h"
 
 namespace convnet {
 
+// Throws DeviceOutOfMemory when cuBLAS could not allocate (device memory: exit 2), else std::runtime_error.
 [[noreturn]] inline void throw_cublas_error(cublasStatus_t status, const char* what, const char* file, int line) {
+  if (status == CUBLAS_STATUS_ALLOC_FAILED)
+    throw DeviceOutOfMemory(std::string("out of GPU memory: cuBLAS ") + cublasGetStatusName(status) + " in " + what +
+                            " (try a smaller --batch-size)");
   throw std::runtime_error(std::string(file) + ":" + std::to_string(line) + ": cuBLAS error " +
                            cublasGetStatusName(status) + " (" + cublasGetStatusString(status) + ") in " + what);
 }
@@ -51,11 +58,12 @@ inline void gemm_gpu(cublasHandle_t handle, bool trans_a, bool trans_b, int M, i
   const int lda = trans_a ? M : K;  // row length of A as stored
   const int ldb = trans_b ? K : N;
   LaunchObserver* const observer = launch_observer();
+  const bool sync = sync_launches();
   char name[64];
   cudaStream_t stream = nullptr;
+  if (observer || sync) gemm_launch_name(name, trans_a, trans_b, M, N, K);
   if (observer) {
     CUBLAS_CHECK(cublasGetStream(handle, &stream));
-    gemm_launch_name(name, trans_a, trans_b, M, N, K);
     observer->before_launch(name, stream);
   }
   const cublasStatus_t status = cublasSgemm(handle, trans_b ? CUBLAS_OP_T : CUBLAS_OP_N,
@@ -63,6 +71,8 @@ inline void gemm_gpu(cublasHandle_t handle, bool trans_a, bool trans_b, int M, i
                                             &beta, C, N);
   if (observer) observer->after_launch(name, stream);  // before the check, as convnet::launch does
   if (status != CUBLAS_STATUS_SUCCESS) throw_cublas_error(status, "cublasSgemm", __FILE__, __LINE__);
+  // --sync-launches: a GEMM that faults is named here, as check_launch names a kernel.
+  if (sync) check_launch(std::string("launch of ") + name, __FILE__, __LINE__);
 }
 
 }  // namespace convnet

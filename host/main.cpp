@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "commands.h"
+#include "device_errors.h"
 #include "errors.h"
 
 int main(int argc, char** argv) {
@@ -22,6 +23,9 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "convnet: error: %s\n", e.what());
     return convnet::kExitUsage;
   } catch (const convnet::ResourceError& e) {
+    std::fprintf(stderr, "convnet: error: %s\n", e.what());
+    return convnet::kExitUsage;
+  } catch (const convnet::DeviceOutOfMemory& e) {  // out of GPU memory outside the backend's allocations
     std::fprintf(stderr, "convnet: error: %s\n", e.what());
     return convnet::kExitUsage;
   } catch (const convnet::NumericError& e) {

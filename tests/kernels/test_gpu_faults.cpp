@@ -2,8 +2,9 @@
 //   - a NaN put into a parameter makes the next step's loss and gradients NaN: numeric_fault() names
 //     that step, the tensor and the layer, the same as the CPU backend, and later steps keep it;
 //   - with --sync-launches (set_gpu_sync_launches) a kernel that faults inside a training step is
-//     reported by name at its launch (simulator only: a fault leaves a real GPU's context unusable
-//     for the rest of the process).
+//     reported by name at its launch, and without it the error says how to name it (simulator only:
+//     a fault leaves a real GPU's context unusable for the rest of the process);
+//   - out of device memory in any runtime or cuBLAS call is DeviceOutOfMemory (exit 2).
 // Out of device memory is tested in test_gpu_backend.cpp (GpuBackend.OutOfDeviceMemoryIsAClearError).
 #include <gtest/gtest.h>
 
@@ -11,9 +12,13 @@
 #include <limits>
 #include <stdexcept>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "backend.h"
+#include "cuda_check.h"
+#include "device_errors.h"
+#include "gpu_blas.h"
 #include "kernel_test.h"
 #include "synthetic_images.h"
 #include "trainer.h"
@@ -109,6 +114,64 @@ TEST_F(GpuFaults, SyncLaunchesNameTheKernelThatFaultsInATrainingStep) {
     EXPECT_NE(what.find("__trap()"), std::string::npos) << what;
     EXPECT_EQ(what.find('\n'), std::string::npos) << "one line: " << what;
   }
+}
+
+// Without --sync-launches a fault reaches the host at a later call, so the error says so and how to
+// name the kernel. (The simulator reports it at the faulting launch; a GPU at a later one.)
+TEST_F(GpuFaults, AFaultWithoutSyncLaunchesSaysHowToNameTheKernel) {
+#if !defined(CONVNET_SIMT)
+  GTEST_SKIP() << "a kernel fault leaves a real GPU's context unusable for the rest of the process; "
+                  "the simulator runs this test";
+#endif
+  const Model model = build_model("conv8-pool-flatten-dense10");
+  BackendConfig config;
+  config.max_batch = 8;
+  config.graphs = false;
+  auto gpu = make_gpu_backend(model, config);
+  ImageSet data = test::stripe_digits(8, 5);
+  data.labels[3] = 10;
+  const int set = gpu->add_images(data);
+  gpu->set_order(epoch_order(5, 1, data.count));
+  const bool was_on = sync_launches();
+  set_gpu_sync_launches(false);
+  std::string what;
+  try {
+    gpu->train_step(set, 0, 8);
+  } catch (const std::runtime_error& e) {
+    what = e.what();
+  }
+  set_gpu_sync_launches(was_on);
+  EXPECT_NE(what.find("cudaErrorLaunchFailure"), std::string::npos) << what;
+  EXPECT_NE(what.find("rerun with --sync-launches"), std::string::npos) << what;
+  EXPECT_EQ(what.find('\n'), std::string::npos) << "one line: " << what;
+}
+
+// Out of device memory outside the backend's own allocations (a graph's upload, the cuBLAS handle,
+// a module loaded at its first launch) is DeviceOutOfMemory, which main() maps to exit 2 like
+// ResourceError; other errors stay internal (std::runtime_error, exit 1).
+TEST_F(GpuFaults, OutOfMemoryInAnyRuntimeOrCublasCallIsDeviceOutOfMemory) {
+  auto message = [](auto&& call) -> std::pair<std::string, bool> {
+    try {
+      call();
+    } catch (const DeviceOutOfMemory& e) {
+      return {e.what(), true};
+    } catch (const std::runtime_error& e) {
+      return {e.what(), false};
+    }
+    return {"", false};
+  };
+  auto [graph, graph_oom] = message([] { CUDA_CHECK(cudaErrorMemoryAllocation); });
+  EXPECT_TRUE(graph_oom) << graph;
+  EXPECT_NE(graph.find("out of GPU memory"), std::string::npos) << graph;
+  EXPECT_NE(graph.find("try a smaller --batch-size"), std::string::npos) << graph;
+  auto [blas, blas_oom] = message([] { CUBLAS_CHECK(CUBLAS_STATUS_ALLOC_FAILED); });
+  EXPECT_TRUE(blas_oom) << blas;
+  EXPECT_NE(blas.find("CUBLAS_STATUS_ALLOC_FAILED"), std::string::npos) << blas;
+  auto [other, other_oom] = message([] { CUDA_CHECK(cudaErrorInvalidValue); });
+  EXPECT_FALSE(other_oom) << other;
+  EXPECT_NE(other.find("cudaErrorInvalidValue"), std::string::npos) << other;
+  EXPECT_EQ(other.find("--sync-launches"), std::string::npos) << "not a kernel fault: " << other;
+  EXPECT_EQ(cudaGetLastError(), cudaSuccess);
 }
 
 }  // namespace

@@ -55,10 +55,10 @@ class LaunchObserverTest : public KernelTest {};
 
 // A GPU backend on the seed network with `batch` noise images resident and ordered; graphs off (a
 // replayed graph makes no launches to observe), fused kernels or one kernel per layer op.
-std::unique_ptr<Backend> seed_backend(int batch, int* set, bool fused = true) {
+std::unique_ptr<Backend> seed_backend(int batch, int* set, bool fused = true, bool graphs = false) {
   BackendConfig config;
   config.max_batch = batch;
-  config.graphs = false;
+  config.graphs = graphs;
   config.fused = fused;
   auto gpu = make_gpu_backend(build_model("seed"), config);
   *set = gpu->add_images(test::noise_images(4 * batch));
@@ -151,6 +151,25 @@ TEST_F(LaunchObserverTest, SeesEveryLaunchOfAFusedTrainingStep) {
                                  "sgemm TN 576x" + P3 + "x64", "conv_epilogue_backward_kernel",
                                  "sgemm NT 64x288x" + P2, "sgemm TN 288x" + P2 + "x64", "conv_input_backward_kernel",
                                  "optimizer_step_kernel<adam>"}));
+}
+
+// A backend configured for graphs launches directly while an observer is installed: events recorded
+// inside a capture would time the capture once, not each step. It captures again once it is removed.
+TEST_F(LaunchObserverTest, AnObserverTurnsGraphsOffWhileItIsInstalled) {
+  const int n = 4;
+  int set = 0;
+  auto gpu = seed_backend(n, &set, true, true);
+  RecordingObserver seen;
+  const uint64_t captures = gpu_graph_captures();
+  {
+    ScopedLaunchObserver watch(&seen);
+    gpu->train_step(set, 0, n);
+    gpu->train_step(set, n, n);
+  }
+  EXPECT_EQ(gpu_graph_captures(), captures);
+  EXPECT_EQ(seen.launches().size(), 2 * 14u) << "every launch of both steps, none hidden in a graph";
+  gpu->train_step(set, 2 * n, n);
+  EXPECT_EQ(gpu_graph_captures(), captures + 1);
 }
 
 TEST_F(LaunchObserverTest, KernelTimerAccountsForEveryLaunchOfEveryStep) {
