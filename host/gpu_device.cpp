@@ -43,7 +43,13 @@ std::string cuda_device_report() {
   if (count == 0) return out + "no CUDA device: " + why + "\n";
   for (int d = 0; d < count; ++d) {
     cudaDeviceProp p{};
-    if (cudaGetDeviceProperties(&p, d) != cudaSuccess) continue;
+    const cudaError_t err = cudaGetDeviceProperties(&p, d);
+    if (err != cudaSuccess) {  // say so rather than skip the device, and leave no error for later calls
+      out += "device " + std::to_string(d) + ": properties unavailable: " + cudaGetErrorName(err) + ": " +
+             cudaGetErrorString(err) + "\n";
+      cudaGetLastError();
+      continue;
+    }
     char line[512];
     std::snprintf(line, sizeof line, "device %d: %s, %d SMs, %.1f GiB, compute capability %d.%d\n", d, p.name,
                   p.multiProcessorCount, static_cast<double>(p.totalGlobalMem) / (1024.0 * 1024.0 * 1024.0),
