@@ -80,33 +80,42 @@ TEST_F(GpuFaults, ANaNParameterIsReportedAtTheNextStepLikeTheCpu) {
             "(layer conv2d, Conv2D) has NaN (first at element " + std::to_string(g[2]->element) + " of 72)");
 }
 
+// One training step of a batch whose fourth label is past the last class, which traps in the kernel
+// that computes the loss: the fused head, or softmax_xent_kernel per layer (idx.cpp refuses such
+// files). Returns what the step raised. With `sync` the backend keeps its default of graphs on, which
+// --sync-launches turns off by itself; without it graphs are off, so the fault comes from the
+// kernel's own launch rather than a graph's.
+std::string fault_in_a_training_step(bool fused, bool sync) {
+  const Model model = build_model("conv8-pool-flatten-dense10");
+  BackendConfig config;
+  config.max_batch = 8;
+  config.fused = fused;
+  if (!sync) config.graphs = false;
+  auto gpu = make_gpu_backend(model, config);
+  ImageSet data = test::stripe_digits(8, 5);
+  data.labels[3] = 10;
+  const int set = gpu->add_images(data);
+  gpu->set_order(epoch_order(5, 1, data.count));
+  const bool was_on = sync_launches();  // CONVNET_SYNC_LAUNCHES may have set it
+  set_gpu_sync_launches(sync);
+  std::string what;
+  try {
+    gpu->train_step(set, 0, 8);
+  } catch (const std::runtime_error& e) {
+    what = e.what();
+  }
+  set_gpu_sync_launches(was_on);
+  return what;
+}
+
 TEST_F(GpuFaults, SyncLaunchesNameTheKernelThatFaultsInATrainingStep) {
 #if !defined(CONVNET_SIMT)
   GTEST_SKIP() << "a kernel fault leaves a real GPU's context unusable for the rest of the process; "
                   "the simulator runs this test";
 #endif
-  const Model model = build_model("conv8-pool-flatten-dense10");
-  // The label past the last class traps in the kernel that computes the loss: the fused head, or
-  // softmax_xent_kernel per layer (idx.cpp refuses such files).
   for (const bool fused : {true, false}) {
     SCOPED_TRACE(fused ? "fused" : "per layer");
-    BackendConfig config;
-    config.max_batch = 8;
-    config.fused = fused;
-    auto gpu = make_gpu_backend(model, config);
-    ImageSet data = test::stripe_digits(8, 5);
-    data.labels[3] = 10;
-    const int set = gpu->add_images(data);
-    gpu->set_order(epoch_order(5, 1, data.count));
-    const bool was_on = sync_launches();  // CONVNET_SYNC_LAUNCHES may have set it
-    set_gpu_sync_launches(true);
-    std::string what;
-    try {
-      gpu->train_step(set, 0, 8);
-    } catch (const std::runtime_error& e) {
-      what = e.what();
-    }
-    set_gpu_sync_launches(was_on);
+    const std::string what = fault_in_a_training_step(fused, true);
     EXPECT_NE(what.find("cudaErrorLaunchFailure"), std::string::npos) << what;
     EXPECT_NE(what.find(fused ? "in launch of head_train_kernel" : "in launch of softmax_xent_kernel"),
               std::string::npos)
@@ -123,24 +132,7 @@ TEST_F(GpuFaults, AFaultWithoutSyncLaunchesSaysHowToNameTheKernel) {
   GTEST_SKIP() << "a kernel fault leaves a real GPU's context unusable for the rest of the process; "
                   "the simulator runs this test";
 #endif
-  const Model model = build_model("conv8-pool-flatten-dense10");
-  BackendConfig config;
-  config.max_batch = 8;
-  config.graphs = false;
-  auto gpu = make_gpu_backend(model, config);
-  ImageSet data = test::stripe_digits(8, 5);
-  data.labels[3] = 10;
-  const int set = gpu->add_images(data);
-  gpu->set_order(epoch_order(5, 1, data.count));
-  const bool was_on = sync_launches();
-  set_gpu_sync_launches(false);
-  std::string what;
-  try {
-    gpu->train_step(set, 0, 8);
-  } catch (const std::runtime_error& e) {
-    what = e.what();
-  }
-  set_gpu_sync_launches(was_on);
+  const std::string what = fault_in_a_training_step(true, false);
   EXPECT_NE(what.find("cudaErrorLaunchFailure"), std::string::npos) << what;
   EXPECT_NE(what.find("rerun with --sync-launches"), std::string::npos) << what;
   EXPECT_EQ(what.find('\n'), std::string::npos) << "one line: " << what;
