@@ -13,13 +13,15 @@ std::string version_text(int v) {  // CUDA encodes 12040 as 12.4
   return std::to_string(v / 1000) + "." + std::to_string((v % 1000) / 10);
 }
 
+std::string error_text(cudaError_t err) { return std::string(cudaGetErrorName(err)) + ": " + cudaGetErrorString(err); }
+
 }  // namespace
 
 int cuda_device_count(std::string* why) {
   int count = 0;
   cudaError_t err = cudaGetDeviceCount(&count);
   if (err != cudaSuccess) {
-    if (why) *why = std::string(cudaGetErrorName(err)) + ": " + cudaGetErrorString(err);
+    if (why) *why = error_text(err);
     cudaGetLastError();  // clear the sticky-free error so later calls start clean
     return 0;
   }
@@ -45,8 +47,7 @@ std::string cuda_device_report() {
     cudaDeviceProp p{};
     const cudaError_t err = cudaGetDeviceProperties(&p, d);
     if (err != cudaSuccess) {  // say so rather than skip the device, and leave no error for later calls
-      out += "device " + std::to_string(d) + ": properties unavailable: " + cudaGetErrorName(err) + ": " +
-             cudaGetErrorString(err) + "\n";
+      out += "device " + std::to_string(d) + ": properties unavailable: " + error_text(err) + "\n";
       cudaGetLastError();
       continue;
     }
