@@ -53,6 +53,8 @@ def read_log(path):
     try:
         with open(path, encoding="utf-8") as f:
             lines = f.readlines()
+    except UnicodeDecodeError:
+        raise LogError(f"{path}: not a text file (is it a 'convnet train --log' file?)")
     except OSError as e:
         raise LogError(f"{path}: cannot read: {e.strerror}")
     rows = []
@@ -107,6 +109,18 @@ def plot(runs, out):
     plt.close(fig)
 
 
+def check_out(out):
+    """Refuses an --out that matplotlib would not write as given (it appends .png to a name without
+    an extension and refuses other formats' names or writes them as that format), before any work."""
+    if not out.lower().endswith(".png"):
+        raise LogError(f"--out {out}: the figure is a PNG; give a path ending in .png")
+    if os.path.isdir(out):
+        raise LogError(f"--out {out}: is a folder; give a path ending in .png")
+    folder = os.path.dirname(out) or "."
+    if not os.path.isdir(folder):
+        raise LogError(f"--out {out}: folder {folder} does not exist")
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="plot_metrics.py",
                                      description="Plot loss and accuracy curves from convnet train --log files.")
@@ -118,6 +132,7 @@ def main(argv=None):
         parser.error(f"--labels: {len(args.labels)} names for {len(args.logs)} logs")
     labels = args.labels or [os.path.splitext(os.path.basename(p))[0] for p in args.logs]
     try:
+        check_out(args.out)
         runs = [(label, read_log(path)) for label, path in zip(labels, args.logs)]
         plot(runs, args.out)
     except LogError as e:

@@ -26,7 +26,17 @@ die() {
 }
 
 [[ -r $sums_file ]] || die "cannot read checksums file $sums_file"
-mkdir -p "$dest" || die "cannot create folder $dest"
+# A folder this run creates is removed again when it ends without the four files, so a failed
+# (offline) run leaves nothing behind.
+created_dest=0
+if [[ ! -d $dest ]]; then
+  mkdir -p -- "$dest" 2>/dev/null || die "cannot create folder $dest"
+  created_dest=1
+fi
+cleanup() {
+  if [[ $created_dest == 1 ]]; then rmdir -- "$dest" 2>/dev/null || true; fi
+}
+trap cleanup EXIT
 
 # Expected MD5 of the uncompressed file $1, from MD5SUMS.
 expected_md5() {
@@ -55,12 +65,15 @@ download() {
   fi
 }
 
-# Makes $dest/$1.gz present and verified; returns 0 when the file was already there.
+# Makes $dest/$1.gz present and verified; returns 0 when a verified copy was already there, under
+# either naming (train-images-idx3-ubyte or train-images.idx3-ubyte, raw or .gz), as the reader
+# accepts both.
 fetch_one() {
-  local name=$1 want existing mirror
+  local name=$1 want existing mirror dotted
   want=$(expected_md5 "$name")
   [[ -n $want ]] || die "no checksum for $name in $sums_file"
-  for existing in "$dest/$name.gz" "$dest/$name"; do
+  dotted=${name/-idx/.idx}
+  for existing in "$dest/$name.gz" "$dest/$name" "$dest/$dotted.gz" "$dest/$dotted"; do
     [[ -f $existing ]] || continue
     if [[ $(content_md5 "$existing") == "$want" ]]; then
       echo "$existing: present and verified"
@@ -87,4 +100,5 @@ fetch_one() {
 for name in "${names[@]}"; do
   fetch_one "$name"
 done
+created_dest=0
 echo "MNIST is ready in $dest (set MNIST_DIR=$dest or pass --data $dest)"

@@ -3,7 +3,9 @@
 // bench/plot_metrics.py turns such logs into a PNG, refusing a malformed line with file:line.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
+#include <filesystem>
 #include <fstream>
 #include <limits>
 #include <map>
@@ -357,6 +359,26 @@ TEST(PlotMetrics, AMalformedLineIsRefusedNamingFileAndLine) {
   const int missing = run_python({kPlotScript, "nothere.jsonl", "--out", "x.png"}, dir, &out, &err);
   EXPECT_EQ(missing, 2);
   EXPECT_NE(err.find("nothere.jsonl"), std::string::npos) << err;
+}
+
+TEST(PlotMetrics, ABinaryLogOrAnOutThatIsNotAPngPathIsRefusedInOneLine) {
+  TempDir dir("convnet_plot");
+  std::string out, err;
+  if (run_python({"-c", "pass"}, dir, nullptr, nullptr) != 0) GTEST_SKIP() << "python3 is not installed";
+  write_text(dir.file("good.jsonl"), log_text(2, 1.0, true));
+  write_text(dir.file("binary.jsonl"), std::string("\x89PNG\r\n\x1a\n\xff\xfe\x00", 11));
+  EXPECT_EQ(run_python({kPlotScript, "binary.jsonl", "--out", "x.png"}, dir, &out, &err), 2);
+  EXPECT_NE(err.find("binary.jsonl: not a text file"), std::string::npos) << err;
+  EXPECT_EQ(err.find("Traceback"), std::string::npos) << err;
+  // matplotlib would write "noext.png" for "noext", refuse "x.txt" with a traceback, and "." is a folder.
+  for (const std::string bad : {"noext", "x.txt", ".", "missing/x.png"}) {
+    SCOPED_TRACE(bad);
+    EXPECT_EQ(run_python({kPlotScript, "good.jsonl", "--out", bad}, dir, &out, &err), 2) << err;
+    EXPECT_NE(err.find("plot_metrics.py: error: --out " + bad + ": "), std::string::npos) << err;
+    EXPECT_EQ(err.find("Traceback"), std::string::npos) << err;
+    EXPECT_EQ(std::count(err.begin(), err.end(), '\n'), 1) << err;
+  }
+  EXPECT_FALSE(std::filesystem::exists(dir.file("noext.png")));
 }
 
 TEST(PlotMetrics, DrawsLossAndAccuracyOfSeveralRunsIntoAPng) {
