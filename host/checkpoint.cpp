@@ -143,6 +143,7 @@ TrainRecipe read_recipe(const Meta& m, const std::string& arch) {
   TrainRecipe r;
   r.arch = arch;
   r.dataset = m.str("dataset");
+  if (r.dataset != "mnist" && r.dataset != "fashion") m.fail("dataset", "is '" + r.dataset + "', expected mnist or fashion");
   r.train_images = static_cast<int>(m.integer("train_images", 1, 1 << 30));
   r.batch = static_cast<int>(m.integer("batch_size", 1, 65536));
   r.val_split = m.finite("val_split", 0.0, 1.0);
@@ -263,11 +264,17 @@ void save_checkpoint(const std::string& path, const Model& model, const Backend&
 
 Checkpoint load_checkpoint(const std::string& path) { return checkpoint_from(load_model_file(path), path); }
 
-std::pair<Model, std::vector<float>> load_model_or_checkpoint(const std::string& path) {
+TrainedModel load_model_or_checkpoint(const std::string& path) {
   const ModelFile f = load_model_file(path);
-  if (f.meta("format").empty()) return load_trained_model(f, path);
+  if (f.meta("format").empty()) {
+    auto [model, params] = load_trained_model(f, path);
+    // The dataset is informational in a model file: a name this build does not know is ignored.
+    std::string dataset = f.meta("dataset");
+    if (dataset != "mnist" && dataset != "fashion") dataset.clear();
+    return {std::move(model), std::move(params), std::move(dataset)};
+  }
   Checkpoint c = checkpoint_from(f, path);
-  return {std::move(c.model), std::move(c.params)};
+  return {std::move(c.model), std::move(c.params), c.recipe.dataset};
 }
 
 void restore_checkpoint(Backend& backend, const Checkpoint& checkpoint) {

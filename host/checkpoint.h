@@ -72,10 +72,17 @@ void save_checkpoint(const std::string& path, const Model& model, const Backend&
 // inside the recipe's epoch. Throws InputError naming path and what is wrong.
 Checkpoint load_checkpoint(const std::string& path);
 
-// The model and parameters that eval, predict and show run: from a --save model file, or from a
-// checkpoint (checked as load_checkpoint does; its optimiser state and recipe are not used). The
-// file is read once; a "format" metadata key marks a checkpoint. Throws InputError naming path.
-std::pair<Model, std::vector<float>> load_model_or_checkpoint(const std::string& path);
+// What eval, predict and show run: the model and parameters of a --save model file or of a
+// checkpoint (checked as load_checkpoint does; its optimiser state is not used), and the dataset it
+// was trained on, which eval and show evaluate unless --dataset says otherwise.
+struct TrainedModel {
+  Model model;
+  std::vector<float> params;
+  std::string dataset;  // "mnist" or "fashion" as the file records it; "" when it does not say
+};
+
+// The file is read once; a "format" metadata key marks a checkpoint. Throws InputError naming path.
+TrainedModel load_model_or_checkpoint(const std::string& path);
 
 // Gives a fresh backend (made with the checkpoint's seed, batch and optimiser) the checkpoint's
 // parameters, optimiser state and step, ready for train_model(..., checkpoint.state).

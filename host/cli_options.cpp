@@ -248,14 +248,32 @@ void resume_train_options(TrainOptions* o, const std::vector<std::string>& args,
                      " steps done)");
 }
 
+std::string DataChoice::dataset(const std::string& recorded) const {
+  if (!dataset_flag.empty()) return dataset_flag;
+  return recorded.empty() ? "mnist" : recorded;
+}
+
+std::string DataChoice::dir(const std::string& recorded) const { return default_data_dir(data_flag, dataset(recorded)); }
+
+namespace {
+
+DataChoice parse_data_choice(const Flags& f) {
+  DataChoice d;
+  d.dataset_flag = f.get("dataset", "");
+  if (f.has("dataset")) default_data_dir("", d.dataset_flag);  // an unknown name is a usage error now
+  d.data_flag = f.get("data", "");
+  return d;
+}
+
+}  // namespace
+
 EvalOptions parse_eval_options(const std::vector<std::string>& args, const GpuProbe& probe) {
   const Flags f = parse_command_flags("eval", args);
   EvalOptions o;
   o.model_path = required_model(f);
   refuse_empty_paths(f, {"data", "confusion-png"});
   o.batch = static_cast<int>(f.get_int("batch-size", o.batch, 1, 65536));
-  o.dataset = f.get("dataset", "mnist");
-  o.data_dir = default_data_dir(f.get("data", ""), o.dataset);
+  o.data = parse_data_choice(f);
   o.confusion_png = f.get("confusion-png", "");
   o.device = resolve_device(f, probe);
   o.graphs = parse_gpu_switch(f, "graphs", o.device);
@@ -295,8 +313,7 @@ ShowOptions parse_show_options(const std::vector<std::string>& args, const GpuPr
     throw UsageError("--count/--cols/--scale: the grid would be " + std::to_string(g.width) + "x" +
                      std::to_string(g.height) + " pixels, over the " + std::to_string(kMaxImageSide) +
                      " limit of a side; show fewer digits, more columns or a smaller scale");
-  o.dataset = f.get("dataset", "mnist");
-  o.data_dir = default_data_dir(f.get("data", ""), o.dataset);
+  o.data = parse_data_choice(f);
   o.device = resolve_device(f, probe);
   o.sync_launches = parse_sync_launches(f, o.device);
   return o;

@@ -107,13 +107,22 @@ TrainOptions parse_train_options(const std::vector<std::string>& args, const Gpu
 // that ends before the checkpoint's position. Reads no file.
 void resume_train_options(TrainOptions* options, const std::vector<std::string>& args, const Checkpoint& checkpoint);
 
+// --dataset and --data of eval and show, which evaluate a trained model's test set. The dataset is
+// --dataset when given, else the one the model file records, else mnist; the folder is --data when
+// given, else that dataset's default (default_data_dir).
+struct DataChoice {
+  std::string dataset_flag, data_flag;  // "" when not given; a given --dataset is checked at parse
+  std::string dataset(const std::string& recorded) const;
+  std::string dir(const std::string& recorded) const;
+};
+
 struct EvalOptions {
   std::string model_path;
   int batch = 256;
   std::string device;
   bool graphs = true, fused = true, sync_launches = false;
-  std::string dataset, data_dir;  // data_dir resolved (default_data_dir)
-  std::string confusion_png;      // "" for none
+  DataChoice data;
+  std::string confusion_png;  // "" for none
 };
 EvalOptions parse_eval_options(const std::vector<std::string>& args, const GpuProbe& probe);
 
@@ -135,7 +144,7 @@ struct ShowOptions {
   GridOptions grid;  // cols, scale, show_prob (--misclassified); the grid fits kMaxImageSide
   std::string device;
   bool sync_launches = false;
-  std::string dataset, data_dir;
+  DataChoice data;
 };
 ShowOptions parse_show_options(const std::vector<std::string>& args, const GpuProbe& probe);
 

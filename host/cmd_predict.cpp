@@ -168,7 +168,7 @@ int cmd_predict(const std::vector<std::string>& args) {
   if (wants_help(args)) return std::cout << kPredictHelp, 0;
   const PredictOptions o = parse_predict_options(args, probe_cuda_device);
   enable_sync_launches(o.sync_launches);
-  auto [model, params] = load_model_or_checkpoint(o.model_path);
+  const TrainedModel trained = load_model_or_checkpoint(o.model_path);
   if (!o.save_dir.empty()) make_dir(o.save_dir);
 
   bool failed = false;
@@ -182,7 +182,7 @@ int cmd_predict(const std::vector<std::string>& args) {
     for (const Prepared& p : good) set.images.insert(set.images.end(), p.pixels.begin(), p.pixels.end());
     BackendConfig bc;
     bc.max_batch = std::min(n, kPredictBatch);
-    std::unique_ptr<Backend> backend = make_trained_backend(o.device, model, params, bc);
+    std::unique_ptr<Backend> backend = make_trained_backend(o.device, trained.model, trained.params, bc);
     evaluate(*backend, backend->add_images(set), 0, n, bc.max_batch, probs.data());
   }
   const bool json = o.json;

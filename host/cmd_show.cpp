@@ -32,8 +32,9 @@ const char* const kShowHelp =
     "  --scale K           upscale each 28x28 digit K times, nearest neighbour (default 3)\n"
     "  --device D          auto (default: the GPU when there is one), gpu or cpu\n"
     "  --sync-launches     GPU debugging: wait for every kernel, so a fault names its kernel (slow)\n"
-    "  --data DIR          dataset folder (default $MNIST_DIR, then data/mnist)\n"
-    "  --dataset D         mnist (default) or fashion\n"
+    "  --data DIR          folder of the dataset's test files (default: $MNIST_DIR, then data/mnist,\n"
+    "                      for mnist; /usr/share/datasets/fashion-mnist for fashion)\n"
+    "  --dataset D         mnist or fashion (default: the one the model was trained on)\n"
     "Each digit is captioned PREDICTED/TRUE (\"4/9\": the model says 4, the label is 9), with\n"
     "--misclassified also the model's probability for its answer (\"4/9 87%\"); the frame is green\n"
     "when the prediction is right and red when it is wrong.\n";
@@ -88,8 +89,8 @@ int cmd_show(const std::vector<std::string>& args) {
   if (wants_help(args)) return std::cout << kShowHelp, 0;
   const ShowOptions o = parse_show_options(args, probe_cuda_device);
   enable_sync_launches(o.sync_launches);
-  auto [model, params] = load_model_or_checkpoint(o.model_path);
-  Dataset data = load_dataset(o.data_dir, o.dataset);
+  auto [model, params, trained_on] = load_model_or_checkpoint(o.model_path);
+  Dataset data = load_dataset(o.data.dir(trained_on), o.data.dataset(trained_on), Splits::TestOnly);
   const std::string& out = o.out;
   const int count = o.count;
   const GridOptions& opt = o.grid;

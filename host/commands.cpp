@@ -78,8 +78,9 @@ const char* const kEvalHelp =
     "  --model PATH        a model from 'convnet train --save', or a --checkpoint file\n"
     "  --batch-size N      evaluation batch size (default 256)\n"
     "  --device D          auto (default: the GPU when there is one), gpu or cpu\n"
-    "  --data DIR          dataset folder (default $MNIST_DIR, then data/mnist)\n"
-    "  --dataset D         mnist (default) or fashion\n"
+    "  --data DIR          folder of the dataset's test files (default: $MNIST_DIR, then data/mnist,\n"
+    "                      for mnist; /usr/share/datasets/fashion-mnist for fashion)\n"
+    "  --dataset D         mnist or fashion (default: the one the model was trained on)\n"
     "  --confusion-png P   also draw the confusion matrix as a heat map (rows normalised) into PNG P\n"
     "  --graphs on|off     GPU: replay each batch shape as a captured CUDA graph (default on)\n"
     "  --fusion on|off     GPU: fused kernels where the model allows (default on); off: one kernel per layer\n"
@@ -111,8 +112,8 @@ int cmd_eval(const std::vector<std::string>& args) {
   if (wants_help(args)) return std::cout << kEvalHelp, 0;
   const EvalOptions o = parse_eval_options(args, probe_cuda_device);
   enable_sync_launches(o.sync_launches);
-  auto [model, params] = load_model_or_checkpoint(o.model_path);
-  Dataset data = load_dataset(o.data_dir, o.dataset);
+  auto [model, params, trained_on] = load_model_or_checkpoint(o.model_path);
+  Dataset data = load_dataset(o.data.dir(trained_on), o.data.dataset(trained_on), Splits::TestOnly);
   BackendConfig bc;
   bc.max_batch = o.batch;
   bc.graphs = o.graphs;

@@ -244,17 +244,18 @@ std::string find_idx_file(const std::string& dir, const std::string& stem) {
                    "; run data/fetch_mnist.sh or pass --data DIR");
 }
 
-Dataset load_dataset(const std::string& dir, const std::string& name) {
+Dataset load_dataset(const std::string& dir, const std::string& name, Splits splits) {
   Dataset ds;
   ds.name = name;
   ds.dir = dir;
   // One statement per file: argument evaluation order is unspecified, and the first missing file
   // reported should be the first one in this list.
-  const std::string train_images = find_idx_file(dir, "train-images");
-  const std::string train_labels = find_idx_file(dir, "train-labels");
+  const bool train = splits == Splits::TrainAndTest;
+  const std::string train_images = train ? find_idx_file(dir, "train-images") : "";
+  const std::string train_labels = train ? find_idx_file(dir, "train-labels") : "";
   const std::string test_images = find_idx_file(dir, "t10k-images");
   const std::string test_labels = find_idx_file(dir, "t10k-labels");
-  ds.train = load_idx_pair(train_images, train_labels);
+  if (train) ds.train = load_idx_pair(train_images, train_labels);
   ds.test = load_idx_pair(test_images, test_labels);
   return ds;
 }

@@ -19,6 +19,7 @@
 
 #include "backend.h"
 #include "idx.h"
+#include "model_file.h"
 #include "model_io.h"
 #include "process.h"
 #include "render.h"
@@ -163,14 +164,9 @@ TEST(ShowCli, MisclassifiedShowsOnlyRedCellsWithTheirConfidence) {
   EXPECT_EQ(cells_coloured(png, grid_layout(16, opt), 16, kWrong), 16);
 }
 
-// A test set of `labels.size()` copies of test digit 0 of MNIST, next to links to MNIST's training
-// files, so `--data dir` loads it.
+// A test set of `labels.size()` copies of test digit 0 of MNIST, and no training files: eval and
+// show read only the test files of `--data dir`.
 void make_data_dir(const TempDir& dir, const std::vector<uint8_t>& labels, std::vector<uint8_t>* digit) {
-  for (const char* stem : {"train-images", "train-labels"}) {
-    const std::string src = find_idx_file(mnist_dir(), stem);
-    std::filesystem::create_symlink(std::filesystem::absolute(src),
-                                    dir.file(std::filesystem::path(src).filename().string()));
-  }
   const ImageSet test = load_idx_pair(find_idx_file(mnist_dir(), "t10k-images"), find_idx_file(mnist_dir(), "t10k-labels"));
   digit->assign(test.images.begin(), test.images.begin() + kImagePixels);
   auto be32 = [](std::string& s, uint32_t v) {
@@ -245,6 +241,41 @@ TEST(ShowCli, EvalWritesTheConfusionHeatMap) {
   EXPECT_EQ(png.colour_type, 2);
   EXPECT_EQ(png.width, 26 + 10 * 56 + 10);  // row digits, 10 cells, margin
   EXPECT_EQ(png.height, 56 + 10 * 56 + 10);  // title, column digits, 10 cells, margin
+}
+
+// eval and show evaluate the dataset the model was trained on (the model file records it) unless
+// --dataset says otherwise, and need only its test files.
+TEST(ShowCli, EvalAndShowDefaultToTheModelsDatasetAndNeedOnlyTheTestFiles) {
+  NEED_MNIST();
+  TempDir data, tmp;
+  std::vector<uint8_t> digit;
+  make_data_dir(data, {0, 1, 2}, &digit);
+  ModelFile f = load_model_file(tiny_model());
+  bool recorded = false;
+  for (auto& [key, value] : f.metadata)
+    if (key == "dataset") value = "fashion", recorded = true;
+  ASSERT_TRUE(recorded) << "train --save records the dataset";
+  const std::string fashion = tmp.file("fashion.cnvn");
+  save_model_file(fashion, f);
+
+  ProcessResult r = run_convnet({"eval", "--model", fashion, "--data", data.path(), "--device", "cpu"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("Data: fashion test set, 3 images from " + data.path()), std::string::npos) << r.out;
+  r = run_convnet({"eval", "--model", fashion, "--data", data.path(), "--device", "cpu", "--dataset", "mnist"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("Data: mnist test set, 3 images"), std::string::npos) << r.out;
+  r = run_convnet({"eval", "--model", tiny_model(), "--data", data.path(), "--device", "cpu"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("Data: mnist test set, 3 images"), std::string::npos) << r.out;
+  r = run_convnet({"show", "--model", fashion, "--data", data.path(), "--device", "cpu", "--out", tmp.file("s.png")});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find(": 3 digits, "), std::string::npos) << r.out;
+  // Without --data, a fashion model looks in Fashion-MNIST's folder, not in $MNIST_DIR.
+  r = run_convnet({"eval", "--model", fashion, "--device", "cpu"});
+  if (r.exit_code == 0)
+    EXPECT_NE(r.out.find("images from /usr/share/datasets/fashion-mnist"), std::string::npos) << r.out;
+  else
+    EXPECT_NE(r.err.find("/usr/share/datasets/fashion-mnist"), std::string::npos) << r.err;
 }
 
 TEST(ShowCli, BadFlagsAreOneLineErrors) {

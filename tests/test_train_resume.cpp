@@ -146,6 +146,7 @@ TEST(Checkpoint, RefusesModelFilesDamageAndInconsistentMetadata) {
   expect_refused(with("global_step", "7"), "'global_step'");
   expect_refused(with("optimizer", "rmsprop"), "'optimizer'");
   expect_refused(with("lr", "fast"), "'lr'");
+  expect_refused(with("dataset", "kmnist"), "'dataset'");  // resume would not know where to find it
   expect_refused(with("format", "convnet-checkpoint 9"), "'format'");
   ModelFile missing = good;
   missing.tensors.pop_back();
@@ -160,16 +161,22 @@ TEST(Checkpoint, EvalPredictAndShowLoadItsParametersOrAModelFile) {
   TempDir dir("convnet_ckpt");
   const std::string path = dir.file("run.ckpt");
   const Checkpoint c = written_checkpoint(path);
-  auto [from_ckpt, params] = load_model_or_checkpoint(path);
+  auto [from_ckpt, params, ckpt_dataset] = load_model_or_checkpoint(path);
   EXPECT_EQ(from_ckpt.spec, c.model.spec);
   EXPECT_EQ(params, c.params);
   EXPECT_NE(params, c.m) << "the parameters, not a moment";
+  EXPECT_EQ(ckpt_dataset, c.recipe.dataset);
 
+  // The dataset a model file records is what eval and show default to; a name this build does not
+  // know is ignored (the metadata of a model file is informational).
   const std::vector<float> weights = init_params(c.model, 3);
-  save_model_file(dir.file("model.cnvn"), make_model_file(c.model, weights, {{"dataset", "mnist"}}));
-  auto [from_model, model_params] = load_model_or_checkpoint(dir.file("model.cnvn"));
+  save_model_file(dir.file("model.cnvn"), make_model_file(c.model, weights, {{"dataset", "fashion"}}));
+  auto [from_model, model_params, model_dataset] = load_model_or_checkpoint(dir.file("model.cnvn"));
   EXPECT_EQ(from_model.spec, c.model.spec);
   EXPECT_EQ(model_params, weights);
+  EXPECT_EQ(model_dataset, "fashion");
+  save_model_file(dir.file("kmnist.cnvn"), make_model_file(c.model, weights, {{"dataset", "kmnist"}}));
+  EXPECT_EQ(load_model_or_checkpoint(dir.file("kmnist.cnvn")).dataset, "");
 
   // A damaged checkpoint is refused as --resume refuses it, not read as a model file.
   ModelFile f = load_model_file(path);

@@ -53,12 +53,14 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     for (int i = 0; i < 4; ++i) bytes.push_back(static_cast<uint8_t>(crc >> (8 * i)));
   }
   const std::string& path = file.write(bytes.data(), bytes.size());
-  std::optional<std::pair<convnet::Model, std::vector<float>>> loaded;
+  std::optional<convnet::TrainedModel> loaded;
   convnet::fuzz::only_documented_errors("load_model_or_checkpoint",
                                         [&] { loaded = convnet::load_model_or_checkpoint(path); });
   if (!loaded) return 0;
-  const convnet::Model& model = loaded->first;
-  FUZZ_EXPECT(loaded->second.size() == model.arena_size, std::to_string(loaded->second.size()) +
+  const convnet::Model& model = loaded->model;
+  FUZZ_EXPECT(loaded->dataset.empty() || loaded->dataset == "mnist" || loaded->dataset == "fashion",
+              "dataset '" + loaded->dataset + "'");
+  FUZZ_EXPECT(loaded->params.size() == model.arena_size, std::to_string(loaded->params.size()) +
                                                              " floats for an arena of " +
                                                              std::to_string(model.arena_size));
   convnet::fuzz::expect_spec_round_trip(model);
