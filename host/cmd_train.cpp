@@ -310,7 +310,8 @@ int cmd_train(const std::vector<std::string>& args) {
   if (s.interrupted) {
     std::cout << std::flush;
     std::cerr << "convnet: interrupted at " << position(s.stopped, ckpt.steps())
-              << "; resume with: convnet train --resume " << shell_word(ckpt.path()) << "\n";
+              << "; resume with: convnet train --resume " << shell_word(ckpt.path())
+              << (p.data_flag.empty() ? "" : " --data " + shell_word(p.data_flag)) << "\n";  // not in the checkpoint
     return kExitInterrupted;
   }
   std::printf("Total time: %.3f s\n", s.seconds);  // ms: the GPU recipe target is < 0.5 s

@@ -103,6 +103,9 @@ Metrics evaluate(Backend& backend, int set, int first, int count, int batch, flo
 
 namespace {
 
+// "1 image", "2 images": the count and the noun, plural unless the count is 1.
+std::string counted(int64_t n, const std::string& noun) { return std::to_string(n) + " " + noun + (n == 1 ? "" : "s"); }
+
 // What one train_model call works with, so the per-epoch pieces below stay short.
 struct Run {
   Backend& backend;
@@ -196,11 +199,14 @@ TrainSummary train_model(Backend& backend, const Dataset& data, const TrainConfi
   CONVNET_CHECK(start.global_step == backend.step(), "the backend's step is not the resume state's");
   r.train_set = backend.add_images(data.train);
   if (config.test) r.test_set = backend.add_images(data.test);
-  out << "Training on " << split.train_count << " images, validating on " << split.val_count << ", " << r.steps
-      << " steps of " << config.batch << " per epoch\n";
+  out << "Training on " << counted(split.train_count, "image") << ", validating on " << split.val_count << ", "
+      << counted(r.steps, "step") << " of " << config.batch << " per epoch\n";
   if (start.epochs_done > 0 || start.epoch_step > 0)
-    out << "Resuming after " << start.epochs_done << " epochs and " << start.epoch_step << " steps (global step "
-        << start.global_step << ")\n";
+    out << "Resuming after " << counted(start.epochs_done, "epoch") << " and " << counted(start.epoch_step, "step")
+        << " (global step " << start.global_step << ")\n";
+  if (start.epochs_done >= config.epochs)  // a finished run, or one stopped after its last step
+    out << "Nothing left to train: epoch " << start.epochs_done << " of " << config.epochs
+        << " is done (raise --epochs to train longer)\n";
 
   TrainSummary summary;
   summary.steps_per_epoch = r.steps;

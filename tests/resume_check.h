@@ -188,6 +188,17 @@ inline void expect_longer_resume_is_bit_identical(const BackendFactory& make, co
   EXPECT_EQ(ckpt.state.epochs_done, first_epochs);
   EXPECT_EQ(ckpt.state.epoch_step, 0);
   EXPECT_EQ(ckpt.settings.epochs, first_epochs);
+  {  // resumed at its own epoch count: nothing to train, and the run says how to train longer
+    auto same = make(ckpt.model, backend_config_of(ckpt.recipe));
+    restore_checkpoint(*same, ckpt);
+    const RunResult again = run(*same, data, ckpt.recipe, first_epochs, ckpt.state, 0, "", 0);
+    EXPECT_TRUE(again.summary.epochs.empty());
+    EXPECT_EQ(again.step, ckpt.state.global_step);
+    EXPECT_NE(again.printed.find("Nothing left to train: epoch " + std::to_string(first_epochs) + " of " +
+                                 std::to_string(first_epochs) + " is done (raise --epochs to train longer)\n"),
+              std::string::npos)
+        << again.printed;
+  }
   auto b = make(ckpt.model, backend_config_of(ckpt.recipe));
   restore_checkpoint(*b, ckpt);
   const RunResult resumed = run(*b, data, ckpt.recipe, c.epochs, ckpt.state, 0, "", 0);
