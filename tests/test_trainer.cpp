@@ -2,16 +2,21 @@
 // model files of trained models, and the end-to-end accuracy check on real MNIST.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdlib>
 #include <numeric>
 #include <sstream>
+#include <string>
+#include <utility>
+#include <vector>
 
 #include "backend.h"
 #include "errors.h"
 #include "model_io.h"
 #include "synthetic_images.h"
+#include "train_fixtures.h"
 #include "trainer.h"
 
 namespace convnet {
@@ -54,6 +59,88 @@ TEST(Trainer, EpochOrderIsASeededPermutation) {
   int fixed = 0;
   for (int i = 0; i < 1000; ++i) fixed += a[static_cast<size_t>(i)] == i;
   EXPECT_LT(fixed, 10);  // a real shuffle (expected number of fixed points is 1)
+}
+
+// Trains nothing; records which samples each training step and each evaluation batch reads, epoch by
+// epoch (a new epoch starts at each set_order), so a test can check the split the trainer honours.
+class SampleRecorder final : public Backend {
+ public:
+  struct Epoch {
+    std::vector<int32_t> trained;  // sample indices of the training set, in step order
+    std::vector<int32_t> evaluated;  // of evaluation batches on the training set (validation)
+  };
+  std::string describe() const override { return "sample recorder"; }
+  int add_images(const ImageSet& set) override {
+    counts_.push_back(set.count);
+    return static_cast<int>(counts_.size()) - 1;
+  }
+  void set_order(const std::vector<int32_t>& order, int cursor) override {
+    EXPECT_EQ(cursor, 0);
+    order_ = order;
+    epochs.emplace_back();
+  }
+  void train_step(int set, int begin, int count) override {
+    EXPECT_EQ(set, 0);
+    for (int i = begin; i < begin + count; ++i) epochs.back().trained.push_back(order_.at(static_cast<size_t>(i)));
+    ++step_;
+    train_.count += count;
+  }
+  void eval_batch(int set, int first, int count, float*) override {
+    EXPECT_LE(first + count, counts_.at(static_cast<size_t>(set)));
+    if (set == 0)
+      for (int i = first; i < first + count; ++i) epochs.back().evaluated.push_back(i);
+    eval_.count += count;
+  }
+  Metrics take_train_metrics() override { return std::exchange(train_, Metrics{}); }
+  Metrics take_eval_metrics() override { return std::exchange(eval_, Metrics{}); }
+  void set_train_metrics(const Metrics& m) override { train_ = m; }
+  std::vector<float> get_arena(Arena) const override { return {}; }
+  void set_arena(Arena, const std::vector<float>&) override {}
+  int64_t step() const override { return step_; }
+  void set_step(int64_t s) override { step_ = s; }
+
+  std::vector<Epoch> epochs;
+
+ private:
+  std::vector<int> counts_;
+  std::vector<int32_t> order_;
+  int64_t step_ = 0;
+  Metrics train_, eval_;
+};
+
+std::vector<int32_t> range(int first, int count) {
+  std::vector<int32_t> v(static_cast<size_t>(count));
+  std::iota(v.begin(), v.end(), first);
+  return v;
+}
+
+TEST(Trainer, TrainsOnEachTrainingImageOnceAnEpochAndValidatesOnlyOnTheHeldOutOnes) {
+  // 50 images, val_split 0.2: train on [0, 40), validate on [40, 50); batches of 16, 16, 8. With
+  // limit_train 24 only [0, 24) is trained on and validation is still [40, 50).
+  for (int limit : {0, 24}) {
+    SCOPED_TRACE("limit_train " + std::to_string(limit));
+    SampleRecorder backend;
+    TrainConfig tc;
+    tc.epochs = 3;
+    tc.batch = 16;
+    tc.val_split = 0.2;
+    tc.limit_train = limit;
+    tc.seed = 4;
+    std::ostringstream out;
+    TrainSummary s = train_model(backend, test::bar_dataset(50, 8, 1), tc, out);
+    const int train_count = limit ? limit : 40;
+    ASSERT_EQ(backend.epochs.size(), 3u);
+    for (size_t e = 0; e < backend.epochs.size(); ++e) {
+      SCOPED_TRACE("epoch " + std::to_string(e + 1));
+      std::vector<int32_t> trained = backend.epochs[e].trained;
+      EXPECT_NE(trained, range(0, train_count));  // shuffled
+      std::sort(trained.begin(), trained.end());
+      EXPECT_EQ(trained, range(0, train_count));  // every training image once, no validation image
+      EXPECT_EQ(backend.epochs[e].evaluated, range(40, 10));
+      EXPECT_EQ(s.epochs[e].val.count, 10);
+    }
+    EXPECT_EQ(s.test.count, 8);
+  }
 }
 
 TEST(CpuBackend, LearnsASmallProblemWithEitherOptimizer) {
