@@ -143,6 +143,27 @@ TEST(Trainer, TrainsOnEachTrainingImageOnceAnEpochAndValidatesOnlyOnTheHeldOutOn
   }
 }
 
+TEST(Trainer, CheckpointsEveryNEpochsAndAfterTheLast) {
+  // --checkpoint-every 2 with 3 epochs: after epoch 2, and after epoch 3 although 3 is not a multiple.
+  SampleRecorder backend;
+  TrainConfig tc;
+  tc.epochs = 3;
+  tc.batch = 16;
+  tc.val_split = 0.0;
+  tc.test = false;
+  tc.checkpoint_every = 2;
+  std::vector<TrainState> saved;
+  tc.checkpoint = [&](const TrainState& st) { saved.push_back(st); };
+  std::ostringstream out;
+  train_model(backend, test::bar_dataset(40, 8, 1), tc, out);
+  ASSERT_EQ(saved.size(), 2u);
+  EXPECT_EQ(saved[0].epochs_done, 2);
+  EXPECT_EQ(saved[0].global_step, 6);  // 3 steps an epoch
+  EXPECT_EQ(saved[1].epochs_done, 3);
+  EXPECT_EQ(saved[1].global_step, 9);
+  EXPECT_EQ(saved[1].epoch_step, 0);
+}
+
 TEST(CpuBackend, LearnsASmallProblemWithEitherOptimizer) {
   for (const char* opt : {"adam", "sgd"}) {
     SCOPED_TRACE(opt);
