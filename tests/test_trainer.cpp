@@ -1,4 +1,5 @@
-// The trainer and the CPU backend: the Keras split, shuffling, step determinism, arenas,
+// The trainer and the CPU backend: the Keras split and the samples each step and validation read
+// (through a recording Backend double), shuffling, checkpoint timing, step determinism, arenas,
 // model files of trained models, and the end-to-end accuracy check on real MNIST.
 #include <gtest/gtest.h>
 
@@ -32,33 +33,6 @@ BackendConfig small_config(const std::string& optimizer, int batch) {
     c.optimizer.momentum = 0.9f;
   }
   return c;
-}
-
-TEST(Trainer, KerasValidationSplit) {
-  Split s = make_split(60000, 0.1, 0);
-  EXPECT_EQ(s.train_count, 54000);
-  EXPECT_EQ(s.val_first, 54000);
-  EXPECT_EQ(s.val_count, 6000);
-  EXPECT_EQ((s.train_count + 127) / 128, 422);  // the last partial batch is kept
-  Split none = make_split(60000, 0.0, 0);
-  EXPECT_EQ(none.train_count, 60000);
-  EXPECT_EQ(none.val_count, 0);
-  Split limited = make_split(60000, 0.1, 1000);
-  EXPECT_EQ(limited.train_count, 1000);
-  EXPECT_EQ(limited.val_first, 54000);  // validation is still the last 10%
-}
-
-TEST(Trainer, EpochOrderIsASeededPermutation) {
-  std::vector<int32_t> a = epoch_order(5, 1, 1000), b = epoch_order(5, 1, 1000);
-  EXPECT_EQ(a, b);
-  EXPECT_NE(a, epoch_order(5, 2, 1000));  // reshuffled every epoch
-  EXPECT_NE(a, epoch_order(6, 1, 1000));
-  std::vector<int32_t> sorted = a;
-  std::sort(sorted.begin(), sorted.end());
-  for (int i = 0; i < 1000; ++i) ASSERT_EQ(sorted[static_cast<size_t>(i)], i);
-  int fixed = 0;
-  for (int i = 0; i < 1000; ++i) fixed += a[static_cast<size_t>(i)] == i;
-  EXPECT_LT(fixed, 10);  // a real shuffle (expected number of fixed points is 1)
 }
 
 // Trains nothing; records which samples each training step and each evaluation batch reads, epoch by
@@ -112,6 +86,69 @@ std::vector<int32_t> range(int first, int count) {
   std::vector<int32_t> v(static_cast<size_t>(count));
   std::iota(v.begin(), v.end(), first);
   return v;
+}
+
+// n blank training images (and one test image): enough for a trainer that never reads pixels.
+Dataset blank_dataset(int n) {
+  Dataset d;
+  d.train.count = n;
+  d.train.images.assign(static_cast<size_t>(n) * kImageSide * kImageSide, 0);
+  d.train.labels.assign(static_cast<size_t>(n), 0);
+  d.test.count = 1;
+  d.test.images.assign(kImageSide * kImageSide, 0);
+  d.test.labels.assign(1, 0);
+  return d;
+}
+
+TEST(Trainer, KerasValidationSplit) {
+  Split s = make_split(60000, 0.1, 0);
+  EXPECT_EQ(s.train_count, 54000);
+  EXPECT_EQ(s.val_first, 54000);
+  EXPECT_EQ(s.val_count, 6000);
+  Split none = make_split(60000, 0.0, 0);
+  EXPECT_EQ(none.train_count, 60000);
+  EXPECT_EQ(none.val_count, 0);
+  Split limited = make_split(60000, 0.1, 1000);
+  EXPECT_EQ(limited.train_count, 1000);
+  EXPECT_EQ(limited.val_first, 54000);  // validation is still the last 10%
+}
+
+TEST(Trainer, RunsTheStepsOfItsSplit) {
+  struct Case {
+    int images;
+    double val_split;
+    int train, val, steps;
+  };
+  // MNIST's 54,000 in 422 steps of 128, the last partial (54000 = 421 * 128 + 112).
+  for (const Case& c : {Case{60000, 0.1, 54000, 6000, 422}, Case{1000, 0.25, 750, 250, 6}}) {
+    SCOPED_TRACE(std::to_string(c.images) + " images, val_split " + std::to_string(c.val_split));
+    SampleRecorder backend;
+    TrainConfig tc;
+    tc.epochs = 1;
+    tc.val_split = c.val_split;
+    tc.test = false;
+    std::ostringstream out;
+    TrainSummary s = train_model(backend, blank_dataset(c.images), tc, out);
+    EXPECT_EQ(s.steps_per_epoch, c.steps);
+    EXPECT_EQ(s.epochs.at(0).global_step, c.steps);
+    EXPECT_EQ(s.epochs.at(0).train.count, c.train);
+    ASSERT_EQ(backend.epochs.size(), 1u);
+    EXPECT_EQ(backend.epochs[0].trained.size(), static_cast<size_t>(c.train));
+    EXPECT_EQ(backend.epochs[0].evaluated, range(c.train, c.val));
+  }
+}
+
+TEST(Trainer, EpochOrderIsASeededPermutation) {
+  std::vector<int32_t> a = epoch_order(5, 1, 1000), b = epoch_order(5, 1, 1000);
+  EXPECT_EQ(a, b);
+  EXPECT_NE(a, epoch_order(5, 2, 1000));  // reshuffled every epoch
+  EXPECT_NE(a, epoch_order(6, 1, 1000));
+  std::vector<int32_t> sorted = a;
+  std::sort(sorted.begin(), sorted.end());
+  for (int i = 0; i < 1000; ++i) ASSERT_EQ(sorted[static_cast<size_t>(i)], i);
+  int fixed = 0;
+  for (int i = 0; i < 1000; ++i) fixed += a[static_cast<size_t>(i)] == i;
+  EXPECT_LT(fixed, 10);  // a real shuffle (expected number of fixed points is 1)
 }
 
 TEST(Trainer, TrainsOnEachTrainingImageOnceAnEpochAndValidatesOnlyOnTheHeldOutOnes) {
