@@ -111,6 +111,11 @@ TEST(Trainer, KerasValidationSplit) {
   Split limited = make_split(60000, 0.1, 1000);
   EXPECT_EQ(limited.train_count, 1000);
   EXPECT_EQ(limited.val_first, 54000);  // validation is still the last 10%
+  // Keras floors n * (1 - split): 1003 * 0.9 = 902.7 trains on 902 (rounding would say 903), and
+  // 1005 * 0.9 = 904.5 on 904.
+  EXPECT_EQ(make_split(1003, 0.1, 0).train_count, 902);
+  EXPECT_EQ(make_split(1003, 0.1, 0).val_count, 101);
+  EXPECT_EQ(make_split(1005, 0.1, 0).val_first, 904);
 }
 
 TEST(Trainer, RunsTheStepsOfItsSplit) {
@@ -120,7 +125,8 @@ TEST(Trainer, RunsTheStepsOfItsSplit) {
     int train, val, steps;
   };
   // MNIST's 54,000 in 422 steps of 128, the last partial (54000 = 421 * 128 + 112).
-  for (const Case& c : {Case{60000, 0.1, 54000, 6000, 422}, Case{1000, 0.25, 750, 250, 6}}) {
+  for (const Case& c : {Case{60000, 0.1, 54000, 6000, 422}, Case{1000, 0.25, 750, 250, 6},
+                        Case{1003, 0.1, 902, 101, 8}}) {
     SCOPED_TRACE(std::to_string(c.images) + " images, val_split " + std::to_string(c.val_split));
     SampleRecorder backend;
     TrainConfig tc;
