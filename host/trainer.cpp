@@ -74,8 +74,9 @@ void check_finite(const Metrics& m, int epoch, const char* what) {
 
 Split make_split(int total, double val_split, int limit_train) {
   Split s;
-  // Keras: split_at = int(round(n * (1 - validation_split))).
-  int split_at = static_cast<int>(std::lround(total * (1.0 - val_split)));
+  // Keras (3, and 2 before it): split_at = int(math.floor(n * (1.0 - validation_split))), the same
+  // double arithmetic, so the same count.
+  int split_at = static_cast<int>(std::floor(total * (1.0 - val_split)));
   s.val_first = split_at;
   s.val_count = total - split_at;
   s.train_count = limit_train > 0 ? std::min(limit_train, split_at) : split_at;

@@ -3,7 +3,10 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <map>
 #include <set>
+#include <string>
+#include <utility>
 
 #include "errors.h"
 #include "model.h"
@@ -93,13 +96,27 @@ TEST(Model, GlorotUniformInitIsSeededBoundedAndZeroBias) {
   std::vector<float> a = init_params(m, 7), b = init_params(m, 7), c = init_params(m, 8);
   EXPECT_EQ(a, b);
   EXPECT_NE(a, c);
+  // Keras' glorot_uniform fans, written out rather than taken from the model: a convolution's fan_in
+  // is kh*kw*in_channels and its fan_out kh*kw*out_channels; a dense layer's are its input and output
+  // widths. Biases start at zero (fan 0 here).
+  const std::map<std::string, std::pair<size_t, size_t>> fans = {
+      {"conv2d.weight", {3 * 3 * 1, 3 * 3 * 32}},     // 9, 288
+      {"conv2d_1.weight", {3 * 3 * 32, 3 * 3 * 64}},  // 288, 576
+      {"conv2d_2.weight", {3 * 3 * 64, 3 * 3 * 64}},  // 576, 576
+      {"dense.weight", {64, 10}},
+      {"conv2d.bias", {0, 0}},   {"conv2d_1.bias", {0, 0}}, {"conv2d_2.bias", {0, 0}}, {"dense.bias", {0, 0}}};
+  ASSERT_EQ(m.params.size(), fans.size());
   for (const ParamEntry& p : m.params) {
     SCOPED_TRACE(p.name);
-    if (p.fan_in == 0) {
+    ASSERT_EQ(fans.count(p.name), 1u);
+    const auto [fan_in, fan_out] = fans.at(p.name);
+    EXPECT_EQ(p.fan_in, fan_in);
+    EXPECT_EQ(p.fan_out, fan_out);
+    if (fan_in == 0) {
       for (size_t i = 0; i < p.count; ++i) ASSERT_EQ(a[p.offset + i], 0.0f);
       continue;
     }
-    const double limit = std::sqrt(6.0 / static_cast<double>(p.fan_in + p.fan_out));
+    const double limit = std::sqrt(6.0 / static_cast<double>(fan_in + fan_out));
     double sum = 0, sq = 0, max_abs = 0;
     for (size_t i = 0; i < p.count; ++i) {
       double v = a[p.offset + i];
@@ -114,9 +131,6 @@ TEST(Model, GlorotUniformInitIsSeededBoundedAndZeroBias) {
     EXPECT_NEAR(sum / n, 0.0, 5 * limit / std::sqrt(3 * n));
     EXPECT_NEAR(sq / n, limit * limit / 3, 0.25 * limit * limit / 3);
   }
-  // conv2d: fan_in = 3*3*1, fan_out = 3*3*32 as Keras computes for convolutions.
-  EXPECT_EQ(m.params[0].fan_in, 9u);
-  EXPECT_EQ(m.params[0].fan_out, 288u);
   // Padding between tensors stays zero.
   for (size_t i = m.params[0].count; i < m.params[1].offset; ++i) ASSERT_EQ(a[i], 0.0f);
 }

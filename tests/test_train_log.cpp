@@ -1,10 +1,13 @@
 // `convnet train --log`: every line is strict JSON (checked by a small RFC 8259 parser below, not by
-// searching for substrings) with every field, NaN written as null, lines appended across runs; and
-// bench/plot_metrics.py turns such logs into a PNG, refusing a malformed line with file:line.
+// searching for substrings) with every field, holding the run's own numbers, NaN written as null,
+// lines appended across runs; and bench/plot_metrics.py turns such logs into a PNG, refusing a
+// malformed line with file:line.
 #include <gtest/gtest.h>
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <limits>
@@ -180,6 +183,13 @@ TEST(JsonLineParser, AcceptsJsonAndRefusesWhatIsNot) {
 
 // ---- the log lines -----------------------------------------------------------------------------
 
+// v as the log writes it (at "%.10g" unless said) and the parser reads it back.
+double printed(double v, const char* format = "%.10g") {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, format, v);
+  return std::strtod(buf, nullptr);
+}
+
 const char* const kFields[] = {"epoch",   "step",    "loss",          "accuracy",         "val_loss",
                                "val_accuracy", "seconds", "images_per_second", "learning_rate", "device"};
 
@@ -200,29 +210,43 @@ TEST(TrainLog, EveryEpochIsOneStrictJsonLineAndRunsAppend) {
   tc.device = "cpu \"quoted\"\tand tabbed";
   std::ostringstream out;
   auto backend = make_cpu_backend(model, bc);
-  train_model(*backend, data, tc, out);
+  std::vector<EpochStats> epochs = train_model(*backend, data, tc, out).epochs;
   tc.val_split = 0.0;  // a second run appends; without validation its val fields are null
   tc.epochs = 1;
   auto second = make_cpu_backend(model, bc);
-  train_model(*second, data, tc, out);
+  const std::vector<EpochStats> more = train_model(*second, data, tc, out).epochs;
+  epochs.insert(epochs.end(), more.begin(), more.end());
 
   const std::vector<std::string> lines = lines_of(log);
   ASSERT_EQ(lines.size(), 3u);
+  ASSERT_EQ(epochs.size(), 3u);
   for (size_t i = 0; i < lines.size(); ++i) {
     SCOPED_TRACE("line " + std::to_string(i + 1));
     JsonObject o = parse_line(lines[i]);
+    const EpochStats& e = epochs[i];
     EXPECT_EQ(o.size(), std::size(kFields));
     for (const char* f : kFields) EXPECT_EQ(o.count(f), 1u) << f;
     EXPECT_EQ(o["epoch"].number, i < 2 ? static_cast<double>(i + 1) : 1.0);
+    EXPECT_EQ(o["epoch"].number, e.epoch);
     EXPECT_EQ(o["step"].number, i < 2 ? 6.0 * static_cast<double>(i + 1) : 8.0);  // 180/32, 240/32 steps
+    EXPECT_EQ(o["step"].number, static_cast<double>(e.global_step));
+    // The numbers are the run's own metrics (TrainSummary), at the 10 digits the log prints.
     EXPECT_EQ(o["loss"].kind, JsonValue::Number);
-    EXPECT_GT(o["loss"].number, 0.0);
-    EXPECT_GE(o["accuracy"].number, 0.0);
-    EXPECT_LE(o["accuracy"].number, 1.0);
+    EXPECT_EQ(o["loss"].number, printed(e.train.loss()));
+    EXPECT_EQ(o["accuracy"].number, printed(e.train.accuracy()));
     EXPECT_EQ(o["val_loss"].kind, i < 2 ? JsonValue::Number : JsonValue::Null);
     EXPECT_EQ(o["val_accuracy"].kind, i < 2 ? JsonValue::Number : JsonValue::Null);
+    if (i < 2) {
+      EXPECT_EQ(o["val_loss"].number, printed(e.val.loss()));
+      EXPECT_EQ(o["val_accuracy"].number, printed(e.val.accuracy()));
+      // Training and validation differ, so a field written from the other's metrics shows.
+      EXPECT_NE(e.train.accuracy(), e.val.accuracy());
+      EXPECT_NE(e.train.loss(), e.val.loss());
+    }
     EXPECT_GE(o["seconds"].number, 0.0);
+    EXPECT_EQ(o["seconds"].number, printed(e.seconds, "%.3f"));
     EXPECT_GT(o["images_per_second"].number, 0.0);
+    EXPECT_EQ(o["images_per_second"].number, printed(e.images_per_second, "%.1f"));
     EXPECT_EQ(o["learning_rate"].number, 0.001);  // written as the shortest text of the float
     EXPECT_EQ(o["device"].text, "cpu \"quoted\"?and tabbed");
   }

@@ -1,17 +1,23 @@
-// The trainer and the CPU backend: the Keras split, shuffling, step determinism, arenas,
+// The trainer and the CPU backend: the Keras split and the samples each step and validation read
+// (through a recording Backend double), shuffling, checkpoint timing, step determinism, arenas,
 // model files of trained models, and the end-to-end accuracy check on real MNIST.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdlib>
 #include <numeric>
 #include <sstream>
+#include <string>
+#include <utility>
+#include <vector>
 
 #include "backend.h"
 #include "errors.h"
 #include "model_io.h"
 #include "synthetic_images.h"
+#include "train_fixtures.h"
 #include "trainer.h"
 
 namespace convnet {
@@ -29,18 +35,113 @@ BackendConfig small_config(const std::string& optimizer, int batch) {
   return c;
 }
 
+// Trains nothing; records which samples each training step and each evaluation batch reads, epoch by
+// epoch (a new epoch starts at each set_order), so a test can check the split the trainer honours.
+class SampleRecorder final : public Backend {
+ public:
+  struct Epoch {
+    std::vector<int32_t> trained;  // sample indices of the training set, in step order
+    std::vector<int32_t> evaluated;  // of evaluation batches on the training set (validation)
+  };
+  std::string describe() const override { return "sample recorder"; }
+  int add_images(const ImageSet& set) override {
+    counts_.push_back(set.count);
+    return static_cast<int>(counts_.size()) - 1;
+  }
+  void set_order(const std::vector<int32_t>& order, int cursor) override {
+    EXPECT_EQ(cursor, 0);
+    order_ = order;
+    epochs.emplace_back();
+  }
+  void train_step(int set, int begin, int count) override {
+    EXPECT_EQ(set, 0);
+    for (int i = begin; i < begin + count; ++i) epochs.back().trained.push_back(order_.at(static_cast<size_t>(i)));
+    ++step_;
+    train_.count += count;
+  }
+  void eval_batch(int set, int first, int count, float*) override {
+    EXPECT_LE(first + count, counts_.at(static_cast<size_t>(set)));
+    if (set == 0)
+      for (int i = first; i < first + count; ++i) epochs.back().evaluated.push_back(i);
+    eval_.count += count;
+  }
+  Metrics take_train_metrics() override { return std::exchange(train_, Metrics{}); }
+  Metrics take_eval_metrics() override { return std::exchange(eval_, Metrics{}); }
+  void set_train_metrics(const Metrics& m) override { train_ = m; }
+  std::vector<float> get_arena(Arena) const override { return {}; }
+  void set_arena(Arena, const std::vector<float>&) override {}
+  int64_t step() const override { return step_; }
+  void set_step(int64_t s) override { step_ = s; }
+
+  std::vector<Epoch> epochs;
+
+ private:
+  std::vector<int> counts_;
+  std::vector<int32_t> order_;
+  int64_t step_ = 0;
+  Metrics train_, eval_;
+};
+
+std::vector<int32_t> range(int first, int count) {
+  std::vector<int32_t> v(static_cast<size_t>(count));
+  std::iota(v.begin(), v.end(), first);
+  return v;
+}
+
+// n blank training images (and one test image): enough for a trainer that never reads pixels.
+Dataset blank_dataset(int n) {
+  Dataset d;
+  d.train.count = n;
+  d.train.images.assign(static_cast<size_t>(n) * kImageSide * kImageSide, 0);
+  d.train.labels.assign(static_cast<size_t>(n), 0);
+  d.test.count = 1;
+  d.test.images.assign(kImageSide * kImageSide, 0);
+  d.test.labels.assign(1, 0);
+  return d;
+}
+
 TEST(Trainer, KerasValidationSplit) {
   Split s = make_split(60000, 0.1, 0);
   EXPECT_EQ(s.train_count, 54000);
   EXPECT_EQ(s.val_first, 54000);
   EXPECT_EQ(s.val_count, 6000);
-  EXPECT_EQ((s.train_count + 127) / 128, 422);  // the last partial batch is kept
   Split none = make_split(60000, 0.0, 0);
   EXPECT_EQ(none.train_count, 60000);
   EXPECT_EQ(none.val_count, 0);
   Split limited = make_split(60000, 0.1, 1000);
   EXPECT_EQ(limited.train_count, 1000);
   EXPECT_EQ(limited.val_first, 54000);  // validation is still the last 10%
+  // Keras floors n * (1 - split): 1003 * 0.9 = 902.7 trains on 902 (rounding would say 903), and
+  // 1005 * 0.9 = 904.5 on 904.
+  EXPECT_EQ(make_split(1003, 0.1, 0).train_count, 902);
+  EXPECT_EQ(make_split(1003, 0.1, 0).val_count, 101);
+  EXPECT_EQ(make_split(1005, 0.1, 0).val_first, 904);
+}
+
+TEST(Trainer, RunsTheStepsOfItsSplit) {
+  struct Case {
+    int images;
+    double val_split;
+    int train, val, steps;
+  };
+  // MNIST's 54,000 in 422 steps of 128, the last partial (54000 = 421 * 128 + 112).
+  for (const Case& c : {Case{60000, 0.1, 54000, 6000, 422}, Case{1000, 0.25, 750, 250, 6},
+                        Case{1003, 0.1, 902, 101, 8}}) {
+    SCOPED_TRACE(std::to_string(c.images) + " images, val_split " + std::to_string(c.val_split));
+    SampleRecorder backend;
+    TrainConfig tc;
+    tc.epochs = 1;
+    tc.val_split = c.val_split;
+    tc.test = false;
+    std::ostringstream out;
+    TrainSummary s = train_model(backend, blank_dataset(c.images), tc, out);
+    EXPECT_EQ(s.steps_per_epoch, c.steps);
+    EXPECT_EQ(s.epochs.at(0).global_step, c.steps);
+    EXPECT_EQ(s.epochs.at(0).train.count, c.train);
+    ASSERT_EQ(backend.epochs.size(), 1u);
+    EXPECT_EQ(backend.epochs[0].trained.size(), static_cast<size_t>(c.train));
+    EXPECT_EQ(backend.epochs[0].evaluated, range(c.train, c.val));
+  }
 }
 
 TEST(Trainer, EpochOrderIsASeededPermutation) {
@@ -54,6 +155,56 @@ TEST(Trainer, EpochOrderIsASeededPermutation) {
   int fixed = 0;
   for (int i = 0; i < 1000; ++i) fixed += a[static_cast<size_t>(i)] == i;
   EXPECT_LT(fixed, 10);  // a real shuffle (expected number of fixed points is 1)
+}
+
+TEST(Trainer, TrainsOnEachTrainingImageOnceAnEpochAndValidatesOnlyOnTheHeldOutOnes) {
+  // 50 images, val_split 0.2: train on [0, 40), validate on [40, 50); batches of 16, 16, 8. With
+  // limit_train 24 only [0, 24) is trained on and validation is still [40, 50).
+  for (int limit : {0, 24}) {
+    SCOPED_TRACE("limit_train " + std::to_string(limit));
+    SampleRecorder backend;
+    TrainConfig tc;
+    tc.epochs = 3;
+    tc.batch = 16;
+    tc.val_split = 0.2;
+    tc.limit_train = limit;
+    tc.seed = 4;
+    std::ostringstream out;
+    TrainSummary s = train_model(backend, test::bar_dataset(50, 8, 1), tc, out);
+    const int train_count = limit ? limit : 40;
+    ASSERT_EQ(backend.epochs.size(), 3u);
+    for (size_t e = 0; e < backend.epochs.size(); ++e) {
+      SCOPED_TRACE("epoch " + std::to_string(e + 1));
+      std::vector<int32_t> trained = backend.epochs[e].trained;
+      EXPECT_NE(trained, range(0, train_count));  // shuffled
+      std::sort(trained.begin(), trained.end());
+      EXPECT_EQ(trained, range(0, train_count));  // every training image once, no validation image
+      EXPECT_EQ(backend.epochs[e].evaluated, range(40, 10));
+      EXPECT_EQ(s.epochs[e].val.count, 10);
+    }
+    EXPECT_EQ(s.test.count, 8);
+  }
+}
+
+TEST(Trainer, CheckpointsEveryNEpochsAndAfterTheLast) {
+  // --checkpoint-every 2 with 3 epochs: after epoch 2, and after epoch 3 although 3 is not a multiple.
+  SampleRecorder backend;
+  TrainConfig tc;
+  tc.epochs = 3;
+  tc.batch = 16;
+  tc.val_split = 0.0;
+  tc.test = false;
+  tc.checkpoint_every = 2;
+  std::vector<TrainState> saved;
+  tc.checkpoint = [&](const TrainState& st) { saved.push_back(st); };
+  std::ostringstream out;
+  train_model(backend, test::bar_dataset(40, 8, 1), tc, out);
+  ASSERT_EQ(saved.size(), 2u);
+  EXPECT_EQ(saved[0].epochs_done, 2);
+  EXPECT_EQ(saved[0].global_step, 6);  // 3 steps an epoch
+  EXPECT_EQ(saved[1].epochs_done, 3);
+  EXPECT_EQ(saved[1].global_step, 9);
+  EXPECT_EQ(saved[1].epoch_step, 0);
 }
 
 TEST(CpuBackend, LearnsASmallProblemWithEitherOptimizer) {
