@@ -72,6 +72,12 @@ std::string resolve_device(const Flags& flags, const GpuProbe& probe) {
   return "cpu";
 }
 
+UsageError gpu_only(const Flags& flags, const std::string& flag) {
+  // Under --device auto the user did not pick the CPU: say that no GPU was found.
+  return UsageError("--" + flag + ": only applies to --device gpu" +
+                    (flags.get("device", "auto") == "auto" ? " (--device auto found no CUDA device here)" : ""));
+}
+
 void refuse_empty_paths(const Flags& flags, const std::vector<std::string>& names) {
   for (const std::string& name : names)
     if (flags.has(name) && flags.get(name, "").empty()) throw UsageError("--" + name + ": empty path");
@@ -84,13 +90,13 @@ bool parse_gpu_switch(const Flags& flags, const std::string& name, const std::st
   if (name == "graphs" && value == "on" && flags.has("sync-launches"))
     throw UsageError("--graphs: 'on' contradicts --sync-launches, which synchronises after every launch and so "
                      "cannot run inside a CUDA graph (it turns graphs off by itself)");
-  if (device != "gpu") throw UsageError("--" + name + ": only applies to --device gpu");
+  if (device != "gpu") throw gpu_only(flags, name);
   return value == "on";
 }
 
 bool parse_sync_launches(const Flags& flags, const std::string& device) {
   if (!flags.has("sync-launches")) return false;
-  if (device != "gpu") throw UsageError("--sync-launches: only applies to --device gpu");
+  if (device != "gpu") throw gpu_only(flags, "sync-launches");
   return true;
 }
 
@@ -203,9 +209,8 @@ void new_run_from_flags(const Flags& f, TrainOptions* o) {
 void device_from_flags(const Flags& f, const GpuProbe& probe, TrainOptions* o) {
   o->device = resolve_device(f, probe);
   o->gpu.tf32 = f.has("tf32");
-  if (o->gpu.tf32 && o->device != "gpu") throw UsageError("--tf32: only applies to --device gpu");
-  if (o->window.kind != MeasureWindow::Kind::None && o->device != "gpu")
-    throw UsageError(std::string("--") + o->window.flag + ": only applies to --device gpu");
+  if (o->gpu.tf32 && o->device != "gpu") throw gpu_only(f, "tf32");
+  if (o->window.kind != MeasureWindow::Kind::None && o->device != "gpu") throw gpu_only(f, o->window.flag);
   o->gpu.graphs = parse_gpu_switch(f, "graphs", o->device);
   o->gpu.fused = parse_gpu_switch(f, "fusion", o->device);
   // --timing times each launch between CUDA events: a replayed graph makes no launches to observe,

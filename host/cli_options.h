@@ -23,6 +23,7 @@
 
 #include "backend.h"
 #include "checkpoint.h"
+#include "errors.h"
 #include "flags.h"
 #include "model.h"
 #include "render.h"
@@ -57,6 +58,10 @@ using GpuProbe = std::function<bool(std::string* why)>;
 // --device auto|gpu|cpu resolved to "gpu" or "cpu": auto is the GPU when the probe finds one; gpu
 // without one is a usage error ("no CUDA device: ...; use --device cpu").
 std::string resolve_device(const Flags& flags, const GpuProbe& probe);
+
+// The usage error for a GPU-only flag on the CPU: "--FLAG: only applies to --device gpu", adding that
+// --device auto found no CUDA device when the user left the choice to auto.
+UsageError gpu_only(const Flags& flags, const std::string& flag);
 
 // Path flags given an empty value ("--save ''", often an unset shell variable) are usage errors naming
 // the flag, rather than silently meaning "none" or the default.

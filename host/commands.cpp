@@ -137,7 +137,11 @@ int cmd_eval(const std::vector<std::string>& args) {
   for (int c = 0; c < kNumClasses; ++c) {
     int64_t total = 0;
     for (int p = 0; p < kNumClasses; ++p) total += cm[c][p];
-    std::printf("  %d: %.4f  (%lld/%lld)\n", c, total ? static_cast<double>(cm[c][c]) / total : 0.0,
+    if (total == 0) {  // no test image of this class: there is no accuracy to report
+      std::printf("  %d: -       (0/0)\n", c);
+      continue;
+    }
+    std::printf("  %d: %.4f  (%lld/%lld)\n", c, static_cast<double>(cm[c][c]) / total,
                 static_cast<long long>(cm[c][c]), static_cast<long long>(total));
   }
   print_confusion(cm);

@@ -51,7 +51,18 @@ TEST(CliOptions, GpuOnlySwitchesFollowTheProbe) {
   EXPECT_FALSE(o.gpu.graphs);
   EXPECT_FALSE(o.gpu.fused);
   EXPECT_TRUE(o.sync_launches);
-  expect_usage([&] { parse_train_options(args, answer(false, &asked)); }, "--tf32: only applies to --device gpu");
+  // Under --device auto (the default) the message says that no GPU was found; under --device cpu the
+  // user chose the CPU, so it does not.
+  expect_usage([&] { parse_train_options(args, answer(false, &asked)); },
+               "--tf32: only applies to --device gpu (--device auto found no CUDA device here)");
+  expect_usage([&] { parse_eval_options({"--model", "m", "--graphs", "off"}, answer(false, &asked)); },
+               "--graphs: only applies to --device gpu (--device auto found no CUDA device here)");
+  try {
+    parse_train_options({"--device", "cpu", "--timing"}, answer(false, &asked));
+    ADD_FAILURE() << "--timing on the CPU was accepted";
+  } catch (const UsageError& e) {
+    EXPECT_EQ(std::string(e.what()), "--timing: only applies to --device gpu");
+  }
   const TrainOptions t = parse_train_options({"--timing", "--warmup-steps", "2"}, answer(true, &asked));
   EXPECT_EQ(t.window.kind, MeasureWindow::Kind::Timing);
   EXPECT_EQ(t.window.steps, kDefaultTimingSteps);

@@ -261,6 +261,8 @@ TEST(ShowCli, EvalAndShowDefaultToTheModelsDatasetAndNeedOnlyTheTestFiles) {
   ProcessResult r = run_convnet({"eval", "--model", fashion, "--data", data.path(), "--device", "cpu"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_NE(r.out.find("Data: fashion test set, 3 images from " + data.path()), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("\n  9: -       (0/0)\n"), std::string::npos) << "a class without test images has no accuracy\n"
+                                                                 << r.out;
   r = run_convnet({"eval", "--model", fashion, "--data", data.path(), "--device", "cpu", "--dataset", "mnist"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_NE(r.out.find("Data: mnist test set, 3 images"), std::string::npos) << r.out;
