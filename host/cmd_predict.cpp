@@ -15,6 +15,7 @@
 #include <cmath>
 #include <cstdio>
 #include <cstring>
+#include <filesystem>
 #include <iostream>
 #include <memory>
 #include <set>
@@ -38,7 +39,7 @@ const char* const kPredictHelp =
     "  --model PATH              a model from 'convnet train --save', or a --checkpoint file\n"
     "  --json                    print one JSON array: per image file, top3 [{digit, probability}] and\n"
     "                            probabilities [10]\n"
-    "  --save-preprocessed DIR   write the 28x28 the network saw as DIR/<name>.28x28.png (DIR is created)\n"
+    "  --save-preprocessed DIR   write the 28x28 the network saw as DIR/<file name>.28x28.png (DIR is created)\n"
     "  --device D                auto (default: the GPU when there is one), gpu or cpu\n"
     "  --sync-launches           GPU debugging: wait for every kernel, so a fault names its kernel (slow)\n"
     "IMAGE: PNG, JPEG, BMP, binary PGM/PPM or GIF of one digit, any size, dark on light or light on dark.\n"
@@ -138,8 +139,9 @@ void make_dir(const std::string& dir) {
     if (!S_ISDIR(st.st_mode)) throw UsageError("--save-preprocessed: " + dir + " exists and is not a directory");
     return;
   }
-  if (mkdir(dir.c_str(), 0777) != 0)
-    throw UsageError("--save-preprocessed: cannot create directory " + dir + ": " + std::strerror(errno));
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);  // with its parents, as `mkdir -p`
+  if (ec) throw UsageError("--save-preprocessed: cannot create directory " + dir + ": " + ec.message());
 }
 
 // Reads and preprocesses every image; a failure prints its one line and sets *failed.

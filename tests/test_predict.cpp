@@ -670,7 +670,7 @@ TEST(PredictCli, SavePreprocessedWritesThe28x28TheNetworkSaw) {
   const std::string a = fx.dir / "a/7.png", b = fx.dir / "b/7.png";
   write_png(a, render_grey(200, 150, 120, 30, 10, 0, 255));
   write_bytes(b, encode_bmp(render_grey(40, 40, 30, 3, 4, 255, 0)));
-  const std::string out_dir = fx.dir / "seen";  // created by predict
+  const std::string out_dir = fx.dir / "seen/by/net";  // created by predict, parents included
   const ProcessResult r =
       run_convnet({"predict", "--model", fx.model, "--device", "cpu", "--save-preprocessed", out_dir, a, b});
   ASSERT_EQ(r.exit_code, 0) << r.err;
