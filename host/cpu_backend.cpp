@@ -20,6 +20,29 @@
 namespace convnet {
 namespace {
 
+std::string gib(size_t bytes) {
+  char text[32];
+  std::snprintf(text, sizeof text, "%.1f GiB", static_cast<double>(bytes) / (1ull << 30));
+  return text;
+}
+
+// What the CPU backend holds: the model's parameters with their gradients and optimiser moments
+// (4 arenas), and the per-batch activations and workspace.
+struct HostFootprint {
+  size_t model_bytes = 0, batch_bytes = 0;
+  int batch = 0;
+  // "X GiB (Y GiB of parameters, gradients and optimiser state, Z GiB for batches of N)", and what
+  // to make smaller: the model when its part alone is most of it, else the batch.
+  std::string what() const {
+    return gib(model_bytes + batch_bytes) + " (" + gib(model_bytes) +
+           " of parameters, gradients and optimiser state, " + gib(batch_bytes) + " for batches of " +
+           std::to_string(batch) + ")";
+  }
+  std::string advice() const {
+    return model_bytes >= batch_bytes ? "use a smaller --arch" : "use a smaller --batch-size";
+  }
+};
+
 class CpuBackend final : public Backend {
  public:
   CpuBackend(const Model& model, const BackendConfig& config);
@@ -39,6 +62,13 @@ class CpuBackend final : public Backend {
   std::optional<NumericFault> numeric_fault() override { return numeric_fault_from(model_, fault_); }
 
  private:
+  // Element counts of the per-batch buffers for max_batch samples.
+  struct BufferSizes {
+    std::vector<size_t> act, col, argmax;  // per layer (act: layers + 1)
+    size_t pre = 0, dcol = 0;
+  };
+  BufferSizes buffer_sizes() const;
+  HostFootprint footprint() const;
   void allocate();
   std::vector<float>& arena(Arena which);
   const std::vector<float>& arena(Arena which) const { return const_cast<CpuBackend*>(this)->arena(which); }
@@ -75,57 +105,72 @@ size_t host_memory_available() {
   return SIZE_MAX;
 }
 
-// Refuses a batch whose buffers cannot fit in host memory BEFORE touching them: with overcommit the
-// allocation itself would succeed and the kernel's OOM killer end the run without a word.
-void check_host_memory(size_t bytes, int batch) {
+// Refuses a model and batch whose buffers cannot fit in host memory BEFORE touching them: with
+// overcommit the allocation itself would succeed and the kernel's OOM killer end the run without a word.
+void check_host_memory(const HostFootprint& need) {
   const size_t available = host_memory_available();
-  auto gib = [](size_t b) {
-    char text[32];
-    std::snprintf(text, sizeof text, "%.1f GiB", static_cast<double>(b) / (1ull << 30));
-    return std::string(text);
-  };
-  if (bytes > available)
-    throw ResourceError("out of host memory: the CPU backend needs " + gib(bytes) + " for batches of " +
-                        std::to_string(batch) + " (activations and workspace), " + gib(available) +
-                        " available; use a smaller --batch-size");
+  if (need.model_bytes + need.batch_bytes > available)
+    throw ResourceError("out of host memory: the CPU backend needs " + need.what() + ", " + gib(available) +
+                        " available; " + need.advice());
 }
 
-CpuBackend::CpuBackend(const Model& model, const BackendConfig& config)
-    : model_(model), config_(config), params_(init_params(model, config.seed)) {
+CpuBackend::CpuBackend(const Model& model, const BackendConfig& config) : model_(model), config_(config) {
+  const HostFootprint need = footprint();
+  check_host_memory(need);
   try {
+    params_ = init_params(model, config.seed);
     allocate();
   } catch (const std::bad_alloc&) {  // an address-space limit (ulimit -v) rather than overcommit
-    throw ResourceError("out of host memory: cannot allocate the CPU backend's buffers for batches of " +
-                        std::to_string(config.max_batch) + "; use a smaller --batch-size");
+    throw ResourceError("out of host memory: cannot allocate the CPU backend's " + need.what() + "; " + need.advice());
   }
 }
 
-// Sizes every buffer for max_batch samples, checks the total against free host memory, then
-// allocates: act/dact per layer, col per conv layer, argmax per pool layer, shared pre and dcol.
+CpuBackend::BufferSizes CpuBackend::buffer_sizes() const {
+  const Model& model = model_;
+  const size_t n = static_cast<size_t>(config_.max_batch);
+  const size_t layers = model.layers.size();
+  BufferSizes b;
+  b.act.assign(layers + 1, 0);
+  b.col.assign(layers, 0);
+  b.argmax.assign(layers, 0);
+  b.act[0] = n * model.layers[0].in.size();
+  for (size_t i = 0; i < layers; ++i) {
+    const Layer& l = model.layers[i];
+    b.act[i + 1] = n * l.out.size();
+    if (l.spec.kind == LayerKind::Conv) {
+      const size_t rows = static_cast<size_t>(l.in.c) * l.spec.kernel * l.spec.kernel;
+      const size_t cols = n * l.out.h * l.out.w;
+      b.col[i] = rows * cols;
+      b.dcol = std::max(b.dcol, rows * cols);
+      b.pre = std::max(b.pre, static_cast<size_t>(l.out.c) * cols);
+    } else if (l.spec.kind == LayerKind::Pool) {
+      b.argmax[i] = n * l.out.size();
+    }
+  }
+  return b;
+}
+
+HostFootprint CpuBackend::footprint() const {
+  const BufferSizes b = buffer_sizes();
+  size_t floats = b.pre + b.dcol;
+  for (size_t a : b.act) floats += 2 * a;  // act and dact
+  for (size_t c : b.col) floats += c;
+  size_t ints = 0;
+  for (size_t a : b.argmax) ints += a;
+  HostFootprint f;
+  f.model_bytes = 4 * model_.arena_size * sizeof(float);  // params, grads, m, v
+  f.batch_bytes = floats * sizeof(float) + ints * sizeof(int32_t) + 5 * static_cast<size_t>(config_.max_batch);
+  f.batch = config_.max_batch;
+  return f;
+}
+
+// Allocates every buffer for max_batch samples, at the sizes footprint() counted: act/dact per
+// layer, col per conv layer, argmax per pool layer, shared pre and dcol.
 void CpuBackend::allocate() {
   const Model& model = model_;
   const size_t n = static_cast<size_t>(config_.max_batch);
   const size_t layers = model.layers.size();
-  std::vector<size_t> act(layers + 1), col(layers, 0), argmax(layers, 0);
-  act[0] = n * model.layers[0].in.size();
-  size_t pre = 0, dcol = 0, floats = 2 * act[0] + 3 * model.arena_size;
-  for (size_t i = 0; i < layers; ++i) {
-    const Layer& l = model.layers[i];
-    act[i + 1] = n * l.out.size();
-    if (l.spec.kind == LayerKind::Conv) {
-      size_t rows = static_cast<size_t>(l.in.c) * l.spec.kernel * l.spec.kernel;
-      size_t cols = n * l.out.h * l.out.w;
-      col[i] = rows * cols;
-      dcol = std::max(dcol, rows * cols);
-      pre = std::max(pre, static_cast<size_t>(l.out.c) * cols);
-    } else if (l.spec.kind == LayerKind::Pool) {
-      argmax[i] = n * l.out.size();
-    }
-    floats += 2 * act[i + 1] + col[i] + argmax[i];
-  }
-  floats += pre + dcol;
-  check_host_memory(floats * sizeof(float) + 5 * n, config_.max_batch);
-
+  const BufferSizes b = buffer_sizes();
   grads_.assign(model.arena_size, 0.0f);
   opt_m_.assign(model.arena_size, 0.0f);
   opt_v_.assign(model.arena_size, 0.0f);
@@ -136,15 +181,15 @@ void CpuBackend::allocate() {
   col_.resize(layers);
   argmax_.resize(layers);
   for (size_t i = 0; i <= layers; ++i) {
-    act_[i].resize(act[i]);
-    dact_[i].resize(act[i]);
+    act_[i].resize(b.act[i]);
+    dact_[i].resize(b.act[i]);
   }
   for (size_t i = 0; i < layers; ++i) {
-    col_[i].resize(col[i]);
-    argmax_[i].resize(argmax[i]);
+    col_[i].resize(b.col[i]);
+    argmax_[i].resize(b.argmax[i]);
   }
-  pre_.resize(pre);
-  dcol_.resize(dcol);
+  pre_.resize(b.pre);
+  dcol_.resize(b.dcol);
 }
 
 std::vector<float>& CpuBackend::arena(Arena which) {

@@ -380,9 +380,24 @@ TEST(HostMemory, ABatchLargerThanMemoryIsRefusedBeforeAllocating) {
   ASSERT_EQ(r.exit_code, 2) << r.out << r.err;
   const std::string line = error_line(r);
   EXPECT_EQ(line.rfind("convnet: error: out of host memory: the CPU backend needs ", 0), 0u) << line;
-  EXPECT_NE(line.find(" for batches of 65536 "), std::string::npos) << line;
+  EXPECT_NE(line.find(" for batches of 65536), "), std::string::npos) << line;
   EXPECT_TRUE(ends_with(line, "; use a smaller --batch-size")) << line;
   EXPECT_EQ(r.out.find("Epoch 1/"), std::string::npos) << r.out;
+}
+
+// A model whose parameters alone cannot fit (12.9 billion: 206 GiB with gradients and Adam's
+// moments) is refused before its parameters are initialised, and the line says to shrink the model.
+TEST(HostMemory, AModelLargerThanMemoryIsRefusedBeforeItsParametersExist) {
+  Folder t;
+  ASSERT_TRUE(t.ok());
+  const ProcessResult r = run_convnet(
+      t.train({"--arch", "flatten-dense65536relu-dense65536relu-dense65536relu-dense65536relu-dense10", "--batch-size",
+               "1"}));
+  ASSERT_EQ(r.exit_code, 2) << r.out << r.err;
+  const std::string line = error_line(r);
+  EXPECT_EQ(line.rfind("convnet: error: out of host memory: the CPU backend needs ", 0), 0u) << line;
+  EXPECT_NE(line.find(" of parameters, gradients and optimiser state, "), std::string::npos) << line;
+  EXPECT_TRUE(ends_with(line, "; use a smaller --arch")) << line;
 }
 
 TEST(HostMemory, AnAddressSpaceLimitGivesOneLineAndExit2) {
