@@ -14,14 +14,18 @@
 #include <signal.h>
 #include <sys/mount.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cmath>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <memory>
 #include <sstream>
 #include <string>
 #include <utility>
@@ -30,6 +34,7 @@
 #include "backend.h"
 #include "checkpoint.h"
 #include "errors.h"
+#include "model_file.h"
 #include "numeric_fault.h"
 #include "process.h"
 #include "temp_dir.h"
@@ -292,10 +297,10 @@ TEST(CheckpointDisk, FileSizeLimitKeepsThePreviousCheckpoint) {
 // A tmpfs of `size` mounted on a fresh folder for the test's lifetime, where the system allows it.
 class Tmpfs {
  public:
-  explicit Tmpfs(const std::string& dir, const char* size) : dir_(dir) {
+  explicit Tmpfs(const std::string& dir, const char* size, unsigned long flags = 0) : dir_(dir) {
     std::filesystem::create_directory(dir);
     const std::string options = std::string("size=") + size;
-    if (mount("tmpfs", dir.c_str(), "tmpfs", MS_NOSUID | MS_NODEV, options.c_str()) == 0)
+    if (mount("tmpfs", dir.c_str(), "tmpfs", MS_NOSUID | MS_NODEV | flags, options.c_str()) == 0)
       mounted_ = true;
     else
       why_ = std::strerror(errno);
@@ -367,6 +372,107 @@ TEST(CheckpointDisk, UnwritableDestinationsAreUsageErrorsBeforeTraining) {
   EXPECT_EQ(r.exit_code, 2) << r.err;
   EXPECT_NE(error_line(r).find("is not a directory"), std::string::npos) << r.err;
   EXPECT_EQ(bytes_of(ckpt), before);
+}
+
+// A folder no file can be created in, for root too: a read-only tmpfs where mounting is allowed (root
+// writes into a mode 0555 folder), else mode 0555 for anyone else. ok() false (with why()) if neither.
+class ReadOnlyFolder {
+ public:
+  explicit ReadOnlyFolder(const std::string& dir) : dir_(dir) {
+    if (geteuid() == 0) {
+      tmpfs_ = std::make_unique<Tmpfs>(dir, "64k", MS_RDONLY);
+      ok_ = tmpfs_->mounted();
+      why_ = "running as root and cannot mount a read-only tmpfs: " + tmpfs_->why();
+    } else {
+      std::filesystem::create_directory(dir);
+      ok_ = chmod(dir.c_str(), 0555) == 0;
+      why_ = std::strerror(errno);
+    }
+  }
+  ~ReadOnlyFolder() {
+    tmpfs_.reset();
+    chmod(dir_.c_str(), 0755);  // so TempDir can remove it
+  }
+  bool ok() const { return ok_; }
+  const std::string& why() const { return why_; }
+
+ private:
+  std::string dir_, why_;
+  std::unique_ptr<Tmpfs> tmpfs_;
+  bool ok_ = false;
+};
+
+// Runs a small training of `epochs` epochs with `extra` flags; expects exit 2 before training, with one
+// line that contains every needle.
+void expect_refused_before_training(const Folder& t, const std::vector<std::string>& extra,
+                                    const std::vector<std::string>& needles) {
+  std::vector<std::string> args = kSmall;
+  args.insert(args.end(), {"--epochs", "1"});
+  args.insert(args.end(), extra.begin(), extra.end());
+  std::string trace;
+  for (const std::string& a : extra) trace += a + " ";
+  SCOPED_TRACE(trace);
+  const ProcessResult r = run_convnet(t.train(args));
+  EXPECT_EQ(r.exit_code, 2) << r.out << r.err;
+  const std::string line = error_line(r);
+  for (const std::string& n : needles) EXPECT_NE(line.find(n), std::string::npos) << "no '" << n << "' in " << line;
+  EXPECT_EQ(r.out.find("Epoch 1/"), std::string::npos) << "trained before refusing: " << r.out;
+}
+
+// The model, checkpoint and PNG writes rename a temporary file over the path: over a FIFO or a device
+// that replaced it (as root, --save /dev/null made /dev/null a regular file). They are refused, named
+// by flag, and left as they were; --log (appended to) too.
+TEST(OutputFiles, ADeviceOrFifoIsRefusedAndLeftAlone) {
+  Folder t;
+  ASSERT_TRUE(t.ok());
+  const std::string fifo = t.file("fifo");
+  ASSERT_EQ(mkfifo(fifo.c_str(), 0644), 0) << std::strerror(errno);
+  for (const char* flag : {"--save", "--checkpoint", "--log"})
+    expect_refused_before_training(t, {flag, fifo}, {std::string(flag) + ": " + fifo + " is a FIFO"});
+  std::filesystem::create_symlink(fifo, t.file("to-fifo"));
+  expect_refused_before_training(t, {"--save", t.file("to-fifo")},
+                                 {"--save: " + t.file("to-fifo") + " (a link to " + fifo + ") is a FIFO"});
+  struct stat st {};
+  ASSERT_EQ(lstat(fifo.c_str(), &st), 0);
+  EXPECT_TRUE(S_ISFIFO(st.st_mode)) << "the FIFO was replaced";
+  // A device node of our own (the null device, where mknod is allowed), never the system's /dev/null.
+  const std::string dev = t.file("null");
+  if (mknod(dev.c_str(), S_IFCHR | 0666, makedev(1, 3)) != 0) return;
+  expect_refused_before_training(t, {"--save", dev}, {"--save: " + dev + " is a character device"});
+  ASSERT_EQ(lstat(dev.c_str(), &st), 0);
+  EXPECT_TRUE(S_ISCHR(st.st_mode)) << "the device was replaced";
+}
+
+// A symbolic link is written through: the file it names gets the model or checkpoint, the link stays.
+TEST(OutputFiles, ASymlinkIsWrittenThroughToItsTarget) {
+  Folder t;
+  ASSERT_TRUE(t.ok());
+  std::filesystem::create_directory(t.file("real"));
+  std::filesystem::create_symlink("real/model.cnvn", t.file("model-link"));  // dangling until written
+  std::filesystem::create_symlink(t.file("real/run.ckpt"), t.file("ckpt-link"));
+  { std::ofstream(t.file("real/run.ckpt")) << "an old file"; }
+  std::vector<std::string> args = kSmall;
+  args.insert(args.end(), {"--epochs", "1", "--save", t.file("model-link"), "--checkpoint", t.file("ckpt-link")});
+  const ProcessResult r = run_convnet(t.train(args));
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  EXPECT_TRUE(std::filesystem::is_symlink(t.file("model-link")));
+  EXPECT_TRUE(std::filesystem::is_symlink(t.file("ckpt-link")));
+  EXPECT_EQ(load_checkpoint(t.file("real/run.ckpt")).state.epochs_done, 1);
+  EXPECT_EQ(load_checkpoint(t.file("ckpt-link")).state.epochs_done, 1);
+  EXPECT_NO_THROW(load_model_file(t.file("real/model.cnvn")));
+  for (const std::string& name : t.dir().entries()) EXPECT_EQ(name.find(".tmp."), std::string::npos) << name;
+}
+
+// A folder that exists but takes no new file was only found when the model was saved, after training.
+TEST(OutputFiles, AReadOnlyFolderIsRefusedBeforeTraining) {
+  Folder t;
+  ASSERT_TRUE(t.ok());
+  ReadOnlyFolder ro(t.file("ro"));
+  if (!ro.ok()) GTEST_SKIP() << ro.why();
+  for (const char* flag : {"--save", "--checkpoint", "--log"}) {
+    const std::string path = t.file("ro/out");
+    expect_refused_before_training(t, {flag, path}, {std::string(flag) + ": cannot write " + path + ": " + t.file("ro")});
+  }
 }
 
 // Out of host memory: a batch whose buffers cannot fit is refused before anything is touched (with
