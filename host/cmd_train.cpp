@@ -79,7 +79,8 @@ const char* const kTrainHelp =
     "  --dataset D         mnist (default) or fashion (/usr/share/datasets/fashion-mnist)\n"
     "  --save PATH         write the trained model to PATH (atomically)\n"
     "  --no-test           skip the final test-set evaluation\n"
-    "  --log PATH          append one JSON line per epoch to PATH (plot with bench/plot_metrics.py)\n"
+    "  --log PATH          append one JSON line per epoch to PATH, a new file or an earlier log (plot\n"
+    "                      with bench/plot_metrics.py)\n"
     "  --checkpoint PATH   write the full training state to PATH (atomically) every N epochs\n"
     "  --checkpoint-every N  epochs between checkpoints (default 1 with --checkpoint)\n"
     "  --resume PATH       continue the run a checkpoint holds; its recipe flags come from the\n"
@@ -96,11 +97,12 @@ const char* const kTrainHelp =
 
 // The files the run writes later (--save, --checkpoint, --log), checked before any data is read, so a
 // typo does not cost a run's training first (output_file.h): folders that exist and accept a file, no
-// device or FIFO. A full disk is only found when writing, and reported then.
+// device or FIFO, and a --log that is a training log. A full disk is only found when writing, and
+// reported then.
 void check_destinations(const TrainOptions& o) {
   if (!o.settings.save.empty()) check_output_file("save", o.settings.save);
   if (!o.checkpoint_path.empty()) check_output_file("checkpoint", o.checkpoint_path);
-  if (!o.settings.log.empty()) check_output_file("log", o.settings.log);
+  if (!o.settings.log.empty()) check_log_file("log", o.settings.log);
 }
 
 // A path as a shell word: as it is when plain, else single-quoted.

@@ -463,6 +463,31 @@ TEST(OutputFiles, ASymlinkIsWrittenThroughToItsTarget) {
   for (const std::string& name : t.dir().entries()) EXPECT_EQ(name.find(".tmp."), std::string::npos) << name;
 }
 
+// --log appends: to a file that is not a training log (a model file given by mistake) it would ruin
+// it, so that is refused and the file left as it was; a real log is appended to, as a resumed run does.
+TEST(OutputFiles, LogAppendsOnlyToATrainingLog) {
+  Folder t;
+  ASSERT_TRUE(t.ok());
+  const std::string model = t.file("model.cnvn"), log = t.file("run.jsonl");
+  std::vector<std::string> args = kSmall;
+  args.insert(args.end(), {"--epochs", "1", "--save", model, "--log", log});
+  ASSERT_EQ(run_convnet(t.train(args)).exit_code, 0);
+  const std::string model_bytes = bytes_of(model);
+  expect_refused_before_training(t, {"--log", model}, {"--log: " + model, "not a JSON-lines training log"});
+  EXPECT_EQ(bytes_of(model), model_bytes) << "the model file changed";
+  { std::ofstream(t.file("binary.jsonl")) << std::string("{\0\1\2", 4); }
+  expect_refused_before_training(t, {"--log", t.file("binary.jsonl")}, {"--log: ", "binary byte at offset 1"});
+
+  args = kSmall;
+  args.insert(args.end(), {"--epochs", "1", "--log", log});
+  ASSERT_EQ(run_convnet(t.train(args)).exit_code, 0);
+  const std::string text = bytes_of(log);
+  EXPECT_EQ(std::count(text.begin(), text.end(), '\n'), 2) << text;
+  { std::ofstream(t.file("empty.jsonl")); }
+  args.back() = t.file("empty.jsonl");
+  ASSERT_EQ(run_convnet(t.train(args)).exit_code, 0);
+}
+
 // A folder that exists but takes no new file was only found when the model was saved, after training.
 TEST(OutputFiles, AReadOnlyFolderIsRefusedBeforeTraining) {
   Folder t;
