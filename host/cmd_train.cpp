@@ -97,9 +97,12 @@ const char* const kTrainHelp =
 
 // The files the run writes later (--save, --checkpoint, --log), checked before any data is read, so a
 // typo does not cost a run's training first (output_file.h): folders that exist and accept a file, no
-// device or FIFO, and a --log that is a training log. A full disk is only found when writing, and
-// reported then.
+// device or FIFO, a --log that is a training log, and no two of them the same file. A resumed run's
+// --save and --log default to the checkpoint's, and its --checkpoint to the file it resumed from, which
+// it may overwrite. A full disk is only found when writing, and reported then.
 void check_destinations(const TrainOptions& o) {
+  refuse_same_output({{"save", o.settings.save}, {"checkpoint", o.checkpoint_path}, {"log", o.settings.log}},
+                     o.resumed ? " (a resumed run's --save and --log default to the checkpoint's)" : "");
   if (!o.settings.save.empty()) check_output_file("save", o.settings.save);
   if (!o.checkpoint_path.empty()) check_output_file("checkpoint", o.checkpoint_path);
   if (!o.settings.log.empty()) check_log_file("log", o.settings.log);

@@ -488,6 +488,36 @@ TEST(OutputFiles, LogAppendsOnlyToATrainingLog) {
   ASSERT_EQ(run_convnet(t.train(args)).exit_code, 0);
 }
 
+// Two output flags on one file: the later write destroys the earlier one's data. Paths compare after
+// "." and "..", and links. A resumed run that checkpoints back to the file it resumed from is fine.
+TEST(OutputFiles, TwoFlagsNamingOneFileAreAUsageError) {
+  Folder t;
+  ASSERT_TRUE(t.ok());
+  const std::string x = t.file("x");
+  std::filesystem::create_directory(t.file("sub"));
+  std::filesystem::create_symlink(x, t.file("link"));
+  expect_refused_before_training(t, {"--save", x, "--checkpoint", x}, {"--save and --checkpoint name the same file"});
+  expect_refused_before_training(t, {"--save", x, "--log", t.file("sub/../x")}, {"--save and --log", "sub/../x"});
+  expect_refused_before_training(t, {"--checkpoint", t.file("./x"), "--log", t.file("link")},
+                                 {"--checkpoint and --log name the same file"});
+  EXPECT_FALSE(std::filesystem::exists(x));
+
+  const std::string ckpt = t.file("run.ckpt");
+  std::vector<std::string> args = kSmall;
+  args.insert(args.end(), {"--epochs", "1", "--checkpoint", ckpt, "--log", t.file("run.jsonl")});
+  ASSERT_EQ(run_convnet(t.train(args)).exit_code, 0);
+  const std::string before = bytes_of(ckpt);
+  const ProcessResult clash = run_convnet(t.train({"--resume", ckpt, "--epochs", "2", "--log", ckpt}));
+  EXPECT_EQ(clash.exit_code, 2) << clash.err;
+  EXPECT_NE(error_line(clash).find("--checkpoint and --log name the same file"), std::string::npos) << clash.err;
+  EXPECT_EQ(bytes_of(ckpt), before);
+  const ProcessResult again = run_convnet(t.train({"--resume", ckpt, "--epochs", "2"}));
+  ASSERT_EQ(again.exit_code, 0) << again.err;
+  EXPECT_EQ(load_checkpoint(ckpt).state.epochs_done, 2);
+  const std::string log = bytes_of(t.file("run.jsonl"));
+  EXPECT_EQ(std::count(log.begin(), log.end(), '\n'), 2) << "the resumed run appends to the log: " << log;
+}
+
 // A folder that exists but takes no new file was only found when the model was saved, after training.
 TEST(OutputFiles, AReadOnlyFolderIsRefusedBeforeTraining) {
   Folder t;
