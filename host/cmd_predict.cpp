@@ -26,6 +26,7 @@
 #include "image_io.h"
 #include "checkpoint.h"
 #include "model_io.h"
+#include "output_file.h"
 #include "preprocess.h"
 #include "trainer.h"
 
@@ -136,10 +137,10 @@ void make_dir(const std::string& dir) {
   struct stat st {};
   if (stat(dir.c_str(), &st) == 0) {
     if (!S_ISDIR(st.st_mode)) throw UsageError("--save-preprocessed: " + dir + " exists and is not a directory");
-    return;
-  }
-  if (mkdir(dir.c_str(), 0777) != 0)
+  } else if (mkdir(dir.c_str(), 0777) != 0) {
     throw UsageError("--save-preprocessed: cannot create directory " + dir + ": " + std::strerror(errno));
+  }
+  check_output_folder("save-preprocessed", dir);  // a read-only one, before any image is read
 }
 
 // Reads and preprocesses every image; a failure prints its one line and sets *failed.

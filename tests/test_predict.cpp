@@ -37,6 +37,7 @@
 #include "model_io.h"
 #include "preprocess.h"
 #include "process.h"
+#include "scratch_mounts.h"
 #include "stb_image_write.h"
 #include "synthetic_digit.h"
 #include "test_util.h"
@@ -701,6 +702,14 @@ TEST(PredictCli, SavePreprocessedWritesThe28x28TheNetworkSaw) {
   struct stat st {};
   ASSERT_EQ(lstat(fifo.c_str(), &st), 0);
   EXPECT_TRUE(S_ISFIFO(st.st_mode));
+  // A folder that takes no file is a usage error before any image is read, not one error per image.
+  ReadOnlyFolder ro(fx.dir / "ro");
+  if (!ro.ok()) GTEST_SKIP() << ro.why();
+  const ProcessResult r2 = run_convnet({"predict", "--model", fx.model, "--save-preprocessed", fx.dir / "ro", a, b});
+  EXPECT_EQ(r2.exit_code, 2);
+  ASSERT_EQ(r2.err_lines().size(), 1u) << r2.err;
+  EXPECT_NE(r2.err.find("--save-preprocessed: cannot create a file in " + fx.dir / "ro"), std::string::npos) << r2.err;
+  EXPECT_EQ(r2.out, "");
 }
 
 TEST(PredictCli, MoreThanOneBatchGivesTheSameAnswers) {
