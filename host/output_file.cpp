@@ -72,7 +72,9 @@ std::string output_target(const std::string& path) {
 
 std::string special_file_problem(const std::string& target) {
   struct stat st {};
-  if (stat(target.c_str(), &st) != 0 || S_ISREG(st.st_mode)) return "";
+  if (stat(target.c_str(), &st) != 0)  // absent; a loop of links would have the rename replace the last link
+    return errno == ELOOP ? "is a loop of symbolic links, not a regular file" : "";
+  if (S_ISREG(st.st_mode)) return "";
   if (S_ISDIR(st.st_mode)) return "is a directory, expected a file name";
   const char* kind = S_ISCHR(st.st_mode)    ? "a character device"
                      : S_ISBLK(st.st_mode)  ? "a block device"

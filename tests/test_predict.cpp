@@ -695,7 +695,8 @@ TEST(PredictCli, SavePreprocessedWritesThe28x28TheNetworkSaw) {
   const std::string fifo = out_dir + "/7.png.28x28.png";
   std::remove(fifo.c_str());
   ASSERT_EQ(mkfifo(fifo.c_str(), 0644), 0);
-  const ProcessResult p = run_convnet({"predict", "--model", fx.model, "--device", "cpu", "--save-preprocessed", out_dir, a});
+  const ProcessResult p =
+      run_convnet({"predict", "--model", fx.model, "--device", "cpu", "--save-preprocessed", out_dir, a});
   EXPECT_EQ(p.exit_code, 2);
   ASSERT_EQ(p.err_lines().size(), 1u) << p.err;
   EXPECT_NE(p.err.find(fifo + " is a FIFO, not a regular file"), std::string::npos) << p.err;

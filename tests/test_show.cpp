@@ -265,10 +265,12 @@ TEST(ShowCli, BadDestinationsAreRefusedBeforeTheModelRuns) {
       {tmp.file("fifo"), ": " + tmp.file("fifo") + " is a FIFO"},
   };
   ReadOnlyFolder ro(tmp.file("ro"));
-  if (ro.ok()) bad.push_back({tmp.file("ro/out.png"), ": cannot write " + tmp.file("ro/out.png") + ": " + tmp.file("ro")});
+  if (ro.ok())
+    bad.push_back({tmp.file("ro/out.png"), ": cannot write " + tmp.file("ro/out.png") + ": " + tmp.file("ro")});
   for (const auto& [path, needle] : bad) {
     SCOPED_TRACE(path);
-    for (const auto& [cmd, flag] : {std::pair<std::string, std::string>{"eval", "--confusion-png"}, {"show", "--out"}}) {
+    using Flag = std::pair<std::string, std::string>;  // command, its output flag
+    for (const auto& [cmd, flag] : {Flag{"eval", "--confusion-png"}, Flag{"show", "--out"}}) {
       ProcessResult r = run_convnet({cmd, "--model", tiny_model(), "--data", mnist_dir(), flag, path});
       EXPECT_EQ(r.exit_code, 2) << r.out << r.err;
       ASSERT_EQ(r.err_lines().size(), 1u) << r.err;

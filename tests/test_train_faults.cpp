@@ -393,6 +393,7 @@ TEST(OutputFiles, ADeviceOrFifoIsRefusedAndLeftAlone) {
 }
 
 // A symbolic link is written through: the file it names gets the model or checkpoint, the link stays.
+// A loop of links names no file: refused (the rename would replace the last link).
 TEST(OutputFiles, ASymlinkIsWrittenThroughToItsTarget) {
   Folder t;
   ASSERT_TRUE(t.ok());
@@ -409,6 +410,10 @@ TEST(OutputFiles, ASymlinkIsWrittenThroughToItsTarget) {
   EXPECT_EQ(load_checkpoint(t.file("real/run.ckpt")).state.epochs_done, 1);
   EXPECT_EQ(load_checkpoint(t.file("ckpt-link")).state.epochs_done, 1);
   EXPECT_NO_THROW(load_model_file(t.file("real/model.cnvn")));
+  std::filesystem::create_symlink("loop-b", t.file("loop-a"));
+  std::filesystem::create_symlink("loop-a", t.file("loop-b"));
+  expect_refused_before_training(t, {"--save", t.file("loop-a")}, {"--save: ", "is a loop of symbolic links"});
+  EXPECT_TRUE(std::filesystem::is_symlink(t.file("loop-a")));
   for (const std::string& name : t.dir().entries()) EXPECT_EQ(name.find(".tmp."), std::string::npos) << name;
 }
 
@@ -475,7 +480,8 @@ TEST(OutputFiles, AReadOnlyFolderIsRefusedBeforeTraining) {
   if (!ro.ok()) GTEST_SKIP() << ro.why();
   for (const char* flag : {"--save", "--checkpoint", "--log"}) {
     const std::string path = t.file("ro/out");
-    expect_refused_before_training(t, {flag, path}, {std::string(flag) + ": cannot write " + path + ": " + t.file("ro")});
+    expect_refused_before_training(t, {flag, path},
+                                   {std::string(flag) + ": cannot write " + path + ": " + t.file("ro")});
   }
 }
 
