@@ -13,6 +13,7 @@
 #include "errors.h"
 #include "model_file.h"
 #include "model_io.h"
+#include "output_file.h"
 
 namespace convnet {
 namespace {
@@ -76,7 +77,7 @@ std::vector<std::pair<std::string, std::string>> metadata(const TrainRecipe& r, 
 // second Ctrl-C, kill -9, power loss). Called after this process's own write has been renamed.
 void remove_stale_temporaries(const std::string& path) {
   namespace fs = std::filesystem;
-  const fs::path target(path);
+  const fs::path target(output_target(path));  // the temporaries lie beside the file a link names
   const std::string prefix = target.filename().string() + ".tmp.";
   std::error_code ec;
   const fs::path dir = target.has_parent_path() ? target.parent_path() : fs::path(".");

@@ -27,6 +27,7 @@
 #include "image_io.h"
 #include "checkpoint.h"
 #include "model_io.h"
+#include "output_file.h"
 #include "preprocess.h"
 #include "trainer.h"
 
@@ -137,11 +138,12 @@ void make_dir(const std::string& dir) {
   struct stat st {};
   if (stat(dir.c_str(), &st) == 0) {
     if (!S_ISDIR(st.st_mode)) throw UsageError("--save-preprocessed: " + dir + " exists and is not a directory");
-    return;
+  } else {
+    std::error_code ec;
+    std::filesystem::create_directories(dir, ec);  // with its parents, as `mkdir -p`
+    if (ec) throw UsageError("--save-preprocessed: cannot create directory " + dir + ": " + ec.message());
   }
-  std::error_code ec;
-  std::filesystem::create_directories(dir, ec);  // with its parents, as `mkdir -p`
-  if (ec) throw UsageError("--save-preprocessed: cannot create directory " + dir + ": " + ec.message());
+  check_output_folder("save-preprocessed", dir);  // a read-only one, before any image is read
 }
 
 // Reads and preprocesses every image; a failure prints its one line and sets *failed.

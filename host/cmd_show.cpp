@@ -14,6 +14,7 @@
 #include "image_io.h"
 #include "checkpoint.h"
 #include "model_io.h"
+#include "output_file.h"
 #include "render.h"
 #include "trainer.h"
 
@@ -88,6 +89,7 @@ std::vector<GridItem> make_items(const ImageSet& set, const std::vector<int>& in
 int cmd_show(const std::vector<std::string>& args) {
   if (wants_help(args)) return std::cout << kShowHelp, 0;
   const ShowOptions o = parse_show_options(args, probe_cuda_device);
+  check_output_file("out", o.out);  // before the model runs
   enable_sync_launches(o.sync_launches);
   auto [model, params, trained_on] = load_model_or_checkpoint(o.model_path);
   Dataset data = load_dataset(o.data.dir(trained_on), o.data.dataset(trained_on), Splits::TestOnly);

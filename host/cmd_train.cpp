@@ -16,7 +16,7 @@
 // Failures after training began are one line that also names the last good checkpoint (or says none
 // was written): a checkpoint write that fails (full disk: exit 2) leaves the previous file intact, and
 // a run whose loss or gradients go NaN/Inf (exit 3, trainer.h) writes no checkpoint after the fault.
-// The folders of --save, --checkpoint and --log are checked before any data is read.
+// The files of --save, --checkpoint and --log are checked before any data is read (check_destinations).
 //
 // Measuring instead of training (GPU only; host/step_window.h): --timing [N] runs W warm-up steps, then
 // N timed steps with a CUDA event pair around every launch (host/gpu_timing.h), prints the per-kernel
@@ -25,13 +25,10 @@
 // --capture-range=cudaProfilerApi` (scripts/profile.sh), and exits 0. Neither saves, logs or
 // checkpoints anything, so those flags (and --resume, --epochs) are usage errors with them
 // (cli_options.cpp).
-#include <sys/stat.h>
 #include <unistd.h>
 
-#include <cerrno>
 #include <chrono>
 #include <cstdio>
-#include <cstring>
 #include <ctime>
 #include <functional>
 #include <iostream>
@@ -43,6 +40,7 @@
 #include "errors.h"
 #include "interrupt.h"
 #include "model_io.h"
+#include "output_file.h"
 #include "step_window.h"
 #include "trainer.h"
 #ifdef CONVNET_HAVE_CUDA
@@ -81,7 +79,8 @@ const char* const kTrainHelp =
     "  --dataset D         mnist (default) or fashion (/usr/share/datasets/fashion-mnist)\n"
     "  --save PATH         write the trained model to PATH (atomically)\n"
     "  --no-test           skip the final test-set evaluation\n"
-    "  --log PATH          append one JSON line per epoch to PATH (plot with bench/plot_metrics.py)\n"
+    "  --log PATH          append one JSON line per epoch to PATH, a new file or an earlier log (plot\n"
+    "                      with bench/plot_metrics.py)\n"
     "  --checkpoint PATH   write the full training state to PATH (atomically) every N epochs\n"
     "  --checkpoint-every N  epochs between checkpoints (default 1 with --checkpoint)\n"
     "  --resume PATH       continue the run a checkpoint holds; its recipe flags come from the\n"
@@ -96,24 +95,17 @@ const char* const kTrainHelp =
     "A NaN or Inf loss or gradient stops the run with exit code 3, naming the step, layer and tensor;\n"
     "no checkpoint is written after it.\n";
 
-// A file the run writes later (--save, --checkpoint, --log): its folder must exist now, so a typo does not
-// cost a run's training first. A full disk is only found when writing, and reported then.
-void check_destination(const char* flag, const std::string& path) {
-  struct stat st {};
-  if (stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode))
-    throw UsageError(std::string("--") + flag + ": " + path + " is a directory, expected a file name");
-  const size_t slash = path.rfind('/');
-  const std::string dir = slash == std::string::npos ? "." : slash == 0 ? "/" : path.substr(0, slash);
-  if (stat(dir.c_str(), &st) != 0)
-    throw UsageError(std::string("--") + flag + ": cannot write " + path + ": " + dir + ": " + std::strerror(errno));
-  if (!S_ISDIR(st.st_mode))
-    throw UsageError(std::string("--") + flag + ": cannot write " + path + ": " + dir + " is not a directory");
-}
-
+// The files the run writes later (--save, --checkpoint, --log), checked before any data is read, so a
+// typo does not cost a run's training first (output_file.h): folders that exist and accept a file, no
+// device or FIFO, a --log that is a training log, and no two of them the same file. A resumed run's
+// --save and --log default to the checkpoint's, and its --checkpoint to the file it resumed from, which
+// it may overwrite. A full disk is only found when writing, and reported then.
 void check_destinations(const TrainOptions& o) {
-  if (!o.settings.save.empty()) check_destination("save", o.settings.save);
-  if (!o.checkpoint_path.empty()) check_destination("checkpoint", o.checkpoint_path);
-  if (!o.settings.log.empty()) check_destination("log", o.settings.log);
+  refuse_same_output({{"save", o.settings.save}, {"checkpoint", o.checkpoint_path}, {"log", o.settings.log}},
+                     o.resumed ? " (a resumed run's --save and --log default to the checkpoint's)" : "");
+  if (!o.settings.save.empty()) check_output_file("save", o.settings.save);
+  if (!o.checkpoint_path.empty()) check_output_file("checkpoint", o.checkpoint_path);
+  if (!o.settings.log.empty()) check_log_file("log", o.settings.log);
 }
 
 // A path as a shell word: as it is when plain, else single-quoted.

@@ -18,6 +18,7 @@
 #include "model.h"
 #include "checkpoint.h"
 #include "model_io.h"
+#include "output_file.h"
 #include "render.h"
 #include "trainer.h"
 #ifdef CONVNET_HAVE_CUDA
@@ -111,6 +112,7 @@ void print_confusion(const std::vector<std::vector<int64_t>>& cm) {
 int cmd_eval(const std::vector<std::string>& args) {
   if (wants_help(args)) return std::cout << kEvalHelp, 0;
   const EvalOptions o = parse_eval_options(args, probe_cuda_device);
+  if (!o.confusion_png.empty()) check_output_file("confusion-png", o.confusion_png);  // before evaluating
   enable_sync_launches(o.sync_launches);
   auto [model, params, trained_on] = load_model_or_checkpoint(o.model_path);
   Dataset data = load_dataset(o.data.dir(trained_on), o.data.dataset(trained_on), Splits::TestOnly);

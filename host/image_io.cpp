@@ -25,6 +25,7 @@
 #include <memory>
 
 #include "errors.h"
+#include "output_file.h"
 #include "preprocess.h"
 #include "stb_image.h"
 #include "stb_image_write.h"
@@ -413,13 +414,17 @@ void write_png(const std::string& path, const Image& image) {
   if (!stbi_write_png_to_func(append, &png, image.width, image.height, image.channels, image.pixels.data(),
                               image.width * image.channels))
     throw InputError(path + ": cannot encode PNG");
-  const std::string tmp = path + ".tmp." + std::to_string(getpid());
+  // Through a symbolic link to the file it names; never over a device or FIFO (output_file.h).
+  const std::string target = output_target(path);
+  if (const std::string problem = special_file_problem(target); !problem.empty())
+    throw InputError(path + ": cannot write: " + target + " " + problem);
+  const std::string tmp = target + ".tmp." + std::to_string(getpid());
   FILE* f = std::fopen(tmp.c_str(), "wb");
   if (!f) throw InputError(path + ": cannot write: " + std::strerror(errno));
   std::string error;
   if (std::fwrite(png.data(), 1, png.size(), f) != png.size()) error = std::strerror(errno);
   if (std::fclose(f) != 0 && error.empty()) error = std::strerror(errno);
-  if (error.empty() && std::rename(tmp.c_str(), path.c_str()) != 0) error = std::strerror(errno);
+  if (error.empty() && std::rename(tmp.c_str(), target.c_str()) != 0) error = std::strerror(errno);
   if (!error.empty()) {
     std::remove(tmp.c_str());
     throw InputError(path + ": cannot write: " + error);

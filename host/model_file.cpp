@@ -25,6 +25,7 @@
 #include <set>
 
 #include "errors.h"
+#include "output_file.h"
 
 namespace convnet {
 namespace {
@@ -248,17 +249,21 @@ std::string ModelFile::meta(const std::string& key, const std::string& fallback)
 
 void save_model_file(const std::string& path, const ModelFile& model) {
   const std::vector<uint8_t> bytes = serialize(model);
-  const std::string tmp = path + ".tmp." + std::to_string(getpid());
+  // Through a symbolic link to the file it names; never over a device or FIFO (output_file.h).
+  const std::string target = output_target(path);
+  if (const std::string problem = special_file_problem(target); !problem.empty())
+    throw InputError(path + ": cannot save model file: " + target + " " + problem);
+  const std::string tmp = target + ".tmp." + std::to_string(getpid());
   std::string error = write_durably(tmp, bytes);
-  if (error.empty() && std::rename(tmp.c_str(), path.c_str()) != 0)
-    error = "cannot rename " + tmp + " to " + path + ": " + std::strerror(errno);
+  if (error.empty() && std::rename(tmp.c_str(), target.c_str()) != 0)
+    error = "cannot rename " + tmp + " to " + target + ": " + std::strerror(errno);
   if (!error.empty()) {
     std::remove(tmp.c_str());
     throw InputError(path + ": cannot save model file: " + error);
   }
   // Make the rename itself durable; a folder that cannot be fsynced (some filesystems) is not an
   // error, the data is already safely in the file.
-  int dir_fd = open(parent_dir(path).c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  int dir_fd = open(parent_dir(target).c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (dir_fd >= 0) {
     (void)fsync(dir_fd);
     close(dir_fd);

@@ -37,6 +37,7 @@
 #include "model_io.h"
 #include "preprocess.h"
 #include "process.h"
+#include "scratch_mounts.h"
 #include "stb_image_write.h"
 #include "synthetic_digit.h"
 #include "test_util.h"
@@ -690,6 +691,26 @@ TEST(PredictCli, SavePreprocessedWritesThe28x28TheNetworkSaw) {
   EXPECT_EQ(f.exit_code, 2);
   ASSERT_EQ(f.err_lines().size(), 1u) << f.err;
   EXPECT_NE(f.err.find("--save-preprocessed"), std::string::npos) << f.err;
+  // A FIFO where a preview goes is not replaced by a regular file: that preview is refused in one line.
+  const std::string fifo = out_dir + "/7.png.28x28.png";
+  std::remove(fifo.c_str());
+  ASSERT_EQ(mkfifo(fifo.c_str(), 0644), 0);
+  const ProcessResult p =
+      run_convnet({"predict", "--model", fx.model, "--device", "cpu", "--save-preprocessed", out_dir, a});
+  EXPECT_EQ(p.exit_code, 2);
+  ASSERT_EQ(p.err_lines().size(), 1u) << p.err;
+  EXPECT_NE(p.err.find(fifo + " is a FIFO, not a regular file"), std::string::npos) << p.err;
+  struct stat st {};
+  ASSERT_EQ(lstat(fifo.c_str(), &st), 0);
+  EXPECT_TRUE(S_ISFIFO(st.st_mode));
+  // A folder that takes no file is a usage error before any image is read, not one error per image.
+  ReadOnlyFolder ro(fx.dir / "ro");
+  if (!ro.ok()) GTEST_SKIP() << ro.why();
+  const ProcessResult r2 = run_convnet({"predict", "--model", fx.model, "--save-preprocessed", fx.dir / "ro", a, b});
+  EXPECT_EQ(r2.exit_code, 2);
+  ASSERT_EQ(r2.err_lines().size(), 1u) << r2.err;
+  EXPECT_NE(r2.err.find("--save-preprocessed: cannot create a file in " + fx.dir / "ro"), std::string::npos) << r2.err;
+  EXPECT_EQ(r2.out, "");
 }
 
 TEST(PredictCli, MoreThanOneBatchGivesTheSameAnswers) {

@@ -9,6 +9,7 @@
 // process. Needs MNIST_DIR; skips saying so when it is unset.
 #include <gtest/gtest.h>
 #include <stb_image.h>
+#include <sys/stat.h>
 
 #include <cstdlib>
 #include <filesystem>
@@ -23,6 +24,7 @@
 #include "model_io.h"
 #include "process.h"
 #include "render.h"
+#include "scratch_mounts.h"
 #include "temp_dir.h"
 #include "trainer.h"
 
@@ -278,6 +280,40 @@ TEST(ShowCli, EvalAndShowDefaultToTheModelsDatasetAndNeedOnlyTheTestFiles) {
     EXPECT_NE(r.out.find("images from /usr/share/datasets/fashion-mnist"), std::string::npos) << r.out;
   else
     EXPECT_NE(r.err.find("/usr/share/datasets/fashion-mnist"), std::string::npos) << r.err;
+}
+
+// A destination that cannot take the PNG is refused before the model runs (eval printed the whole
+// evaluation first), naming the flag; a FIFO is not replaced by a regular file.
+TEST(ShowCli, BadDestinationsAreRefusedBeforeTheModelRuns) {
+  NEED_MNIST();
+  TempDir tmp;
+  std::filesystem::create_directory(tmp.file("folder"));
+  { std::ofstream(tmp.file("plain")) << "a regular file"; }
+  ASSERT_EQ(mkfifo(tmp.file("fifo").c_str(), 0644), 0);
+  std::vector<std::pair<std::string, std::string>> bad = {
+      {tmp.file("missing/out.png"), ": cannot write " + tmp.file("missing/out.png") + ": " + tmp.file("missing")},
+      {tmp.file("folder"), ": " + tmp.file("folder") + " is a directory"},
+      {tmp.file("plain/out.png"), ": cannot write " + tmp.file("plain/out.png") + ": " + tmp.file("plain") +
+                                      " is not a directory"},
+      {tmp.file("fifo"), ": " + tmp.file("fifo") + " is a FIFO"},
+  };
+  ReadOnlyFolder ro(tmp.file("ro"));
+  if (ro.ok())
+    bad.push_back({tmp.file("ro/out.png"), ": cannot write " + tmp.file("ro/out.png") + ": " + tmp.file("ro")});
+  for (const auto& [path, needle] : bad) {
+    SCOPED_TRACE(path);
+    using Flag = std::pair<std::string, std::string>;  // command, its output flag
+    for (const auto& [cmd, flag] : {Flag{"eval", "--confusion-png"}, Flag{"show", "--out"}}) {
+      ProcessResult r = run_convnet({cmd, "--model", tiny_model(), "--data", mnist_dir(), flag, path});
+      EXPECT_EQ(r.exit_code, 2) << r.out << r.err;
+      ASSERT_EQ(r.err_lines().size(), 1u) << r.err;
+      EXPECT_NE(r.err.find("convnet: error: " + flag + needle), std::string::npos) << r.err;
+      EXPECT_EQ(r.out, "") << "ran the model before refusing";
+    }
+  }
+  struct stat st {};
+  ASSERT_EQ(lstat(tmp.file("fifo").c_str(), &st), 0);
+  EXPECT_TRUE(S_ISFIFO(st.st_mode));
 }
 
 TEST(ShowCli, BadFlagsAreOneLineErrors) {

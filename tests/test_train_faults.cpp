@@ -12,11 +12,13 @@
 //     before any training, naming the flag, the path and why.
 #include <gtest/gtest.h>
 #include <signal.h>
-#include <sys/mount.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cmath>
 #include <cstring>
@@ -30,8 +32,10 @@
 #include "backend.h"
 #include "checkpoint.h"
 #include "errors.h"
+#include "model_file.h"
 #include "numeric_fault.h"
 #include "process.h"
+#include "scratch_mounts.h"
 #include "temp_dir.h"
 #include "train_fixtures.h"
 #include "trainer.h"
@@ -289,28 +293,6 @@ TEST(CheckpointDisk, FileSizeLimitKeepsThePreviousCheckpoint) {
   for (const std::string& name : t.dir().entries()) EXPECT_EQ(name.find(".tmp."), std::string::npos) << name;
 }
 
-// A tmpfs of `size` mounted on a fresh folder for the test's lifetime, where the system allows it.
-class Tmpfs {
- public:
-  explicit Tmpfs(const std::string& dir, const char* size) : dir_(dir) {
-    std::filesystem::create_directory(dir);
-    const std::string options = std::string("size=") + size;
-    if (mount("tmpfs", dir.c_str(), "tmpfs", MS_NOSUID | MS_NODEV, options.c_str()) == 0)
-      mounted_ = true;
-    else
-      why_ = std::strerror(errno);
-  }
-  ~Tmpfs() {
-    if (mounted_) umount2(dir_.c_str(), MNT_DETACH);
-  }
-  bool mounted() const { return mounted_; }
-  const std::string& why() const { return why_; }
-
- private:
-  std::string dir_, why_;
-  bool mounted_ = false;
-};
-
 TEST(CheckpointDisk, FullFilesystemKeepsThePreviousCheckpoint) {
   Folder t;
   ASSERT_TRUE(t.ok());
@@ -367,6 +349,140 @@ TEST(CheckpointDisk, UnwritableDestinationsAreUsageErrorsBeforeTraining) {
   EXPECT_EQ(r.exit_code, 2) << r.err;
   EXPECT_NE(error_line(r).find("is not a directory"), std::string::npos) << r.err;
   EXPECT_EQ(bytes_of(ckpt), before);
+}
+
+// Runs a small training of `epochs` epochs with `extra` flags; expects exit 2 before training, with one
+// line that contains every needle.
+void expect_refused_before_training(const Folder& t, const std::vector<std::string>& extra,
+                                    const std::vector<std::string>& needles) {
+  std::vector<std::string> args = kSmall;
+  args.insert(args.end(), {"--epochs", "1"});
+  args.insert(args.end(), extra.begin(), extra.end());
+  std::string trace;
+  for (const std::string& a : extra) trace += a + " ";
+  SCOPED_TRACE(trace);
+  const ProcessResult r = run_convnet(t.train(args));
+  EXPECT_EQ(r.exit_code, 2) << r.out << r.err;
+  const std::string line = error_line(r);
+  for (const std::string& n : needles) EXPECT_NE(line.find(n), std::string::npos) << "no '" << n << "' in " << line;
+  EXPECT_EQ(r.out.find("Epoch 1/"), std::string::npos) << "trained before refusing: " << r.out;
+}
+
+// The model, checkpoint and PNG writes rename a temporary file over the path: over a FIFO or a device
+// that replaced it (as root, --save /dev/null made /dev/null a regular file). They are refused, named
+// by flag, and left as they were; --log (appended to) too.
+TEST(OutputFiles, ADeviceOrFifoIsRefusedAndLeftAlone) {
+  Folder t;
+  ASSERT_TRUE(t.ok());
+  const std::string fifo = t.file("fifo");
+  ASSERT_EQ(mkfifo(fifo.c_str(), 0644), 0) << std::strerror(errno);
+  for (const char* flag : {"--save", "--checkpoint", "--log"})
+    expect_refused_before_training(t, {flag, fifo}, {std::string(flag) + ": " + fifo + " is a FIFO"});
+  std::filesystem::create_symlink(fifo, t.file("to-fifo"));
+  expect_refused_before_training(t, {"--save", t.file("to-fifo")},
+                                 {"--save: " + t.file("to-fifo") + " (a link to " + fifo + ") is a FIFO"});
+  struct stat st {};
+  ASSERT_EQ(lstat(fifo.c_str(), &st), 0);
+  EXPECT_TRUE(S_ISFIFO(st.st_mode)) << "the FIFO was replaced";
+  // A device node of our own (the null device, where mknod is allowed), never the system's /dev/null.
+  const std::string dev = t.file("null");
+  if (mknod(dev.c_str(), S_IFCHR | 0666, makedev(1, 3)) != 0) return;
+  expect_refused_before_training(t, {"--save", dev}, {"--save: " + dev + " is a character device"});
+  ASSERT_EQ(lstat(dev.c_str(), &st), 0);
+  EXPECT_TRUE(S_ISCHR(st.st_mode)) << "the device was replaced";
+}
+
+// A symbolic link is written through: the file it names gets the model or checkpoint, the link stays.
+// A loop of links names no file: refused (the rename would replace the last link).
+TEST(OutputFiles, ASymlinkIsWrittenThroughToItsTarget) {
+  Folder t;
+  ASSERT_TRUE(t.ok());
+  std::filesystem::create_directory(t.file("real"));
+  std::filesystem::create_symlink("real/model.cnvn", t.file("model-link"));  // dangling until written
+  std::filesystem::create_symlink(t.file("real/run.ckpt"), t.file("ckpt-link"));
+  { std::ofstream(t.file("real/run.ckpt")) << "an old file"; }
+  std::vector<std::string> args = kSmall;
+  args.insert(args.end(), {"--epochs", "1", "--save", t.file("model-link"), "--checkpoint", t.file("ckpt-link")});
+  const ProcessResult r = run_convnet(t.train(args));
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  EXPECT_TRUE(std::filesystem::is_symlink(t.file("model-link")));
+  EXPECT_TRUE(std::filesystem::is_symlink(t.file("ckpt-link")));
+  EXPECT_EQ(load_checkpoint(t.file("real/run.ckpt")).state.epochs_done, 1);
+  EXPECT_EQ(load_checkpoint(t.file("ckpt-link")).state.epochs_done, 1);
+  EXPECT_NO_THROW(load_model_file(t.file("real/model.cnvn")));
+  std::filesystem::create_symlink("loop-b", t.file("loop-a"));
+  std::filesystem::create_symlink("loop-a", t.file("loop-b"));
+  expect_refused_before_training(t, {"--save", t.file("loop-a")}, {"--save: ", "is a loop of symbolic links"});
+  EXPECT_TRUE(std::filesystem::is_symlink(t.file("loop-a")));
+  for (const std::string& name : t.dir().entries()) EXPECT_EQ(name.find(".tmp."), std::string::npos) << name;
+}
+
+// --log appends: to a file that is not a training log (a model file given by mistake) it would ruin
+// it, so that is refused and the file left as it was; a real log is appended to, as a resumed run does.
+TEST(OutputFiles, LogAppendsOnlyToATrainingLog) {
+  Folder t;
+  ASSERT_TRUE(t.ok());
+  const std::string model = t.file("model.cnvn"), log = t.file("run.jsonl");
+  std::vector<std::string> args = kSmall;
+  args.insert(args.end(), {"--epochs", "1", "--save", model, "--log", log});
+  ASSERT_EQ(run_convnet(t.train(args)).exit_code, 0);
+  const std::string model_bytes = bytes_of(model);
+  expect_refused_before_training(t, {"--log", model}, {"--log: " + model, "not a JSON-lines training log"});
+  EXPECT_EQ(bytes_of(model), model_bytes) << "the model file changed";
+  { std::ofstream(t.file("binary.jsonl")) << std::string("{\0\1\2", 4); }
+  expect_refused_before_training(t, {"--log", t.file("binary.jsonl")}, {"--log: ", "binary byte at offset 1"});
+
+  args = kSmall;
+  args.insert(args.end(), {"--epochs", "1", "--log", log});
+  ASSERT_EQ(run_convnet(t.train(args)).exit_code, 0);
+  const std::string text = bytes_of(log);
+  EXPECT_EQ(std::count(text.begin(), text.end(), '\n'), 2) << text;
+  { std::ofstream(t.file("empty.jsonl")); }
+  args.back() = t.file("empty.jsonl");
+  ASSERT_EQ(run_convnet(t.train(args)).exit_code, 0);
+}
+
+// Two output flags on one file: the later write destroys the earlier one's data. Paths compare after
+// "." and "..", and links. A resumed run that checkpoints back to the file it resumed from is fine.
+TEST(OutputFiles, TwoFlagsNamingOneFileAreAUsageError) {
+  Folder t;
+  ASSERT_TRUE(t.ok());
+  const std::string x = t.file("x");
+  std::filesystem::create_directory(t.file("sub"));
+  std::filesystem::create_symlink(x, t.file("link"));
+  expect_refused_before_training(t, {"--save", x, "--checkpoint", x}, {"--save and --checkpoint name the same file"});
+  expect_refused_before_training(t, {"--save", x, "--log", t.file("sub/../x")}, {"--save and --log", "sub/../x"});
+  expect_refused_before_training(t, {"--checkpoint", t.file("./x"), "--log", t.file("link")},
+                                 {"--checkpoint and --log name the same file"});
+  EXPECT_FALSE(std::filesystem::exists(x));
+
+  const std::string ckpt = t.file("run.ckpt");
+  std::vector<std::string> args = kSmall;
+  args.insert(args.end(), {"--epochs", "1", "--checkpoint", ckpt, "--log", t.file("run.jsonl")});
+  ASSERT_EQ(run_convnet(t.train(args)).exit_code, 0);
+  const std::string before = bytes_of(ckpt);
+  const ProcessResult clash = run_convnet(t.train({"--resume", ckpt, "--epochs", "2", "--log", ckpt}));
+  EXPECT_EQ(clash.exit_code, 2) << clash.err;
+  EXPECT_NE(error_line(clash).find("--checkpoint and --log name the same file"), std::string::npos) << clash.err;
+  EXPECT_EQ(bytes_of(ckpt), before);
+  const ProcessResult again = run_convnet(t.train({"--resume", ckpt, "--epochs", "2"}));
+  ASSERT_EQ(again.exit_code, 0) << again.err;
+  EXPECT_EQ(load_checkpoint(ckpt).state.epochs_done, 2);
+  const std::string log = bytes_of(t.file("run.jsonl"));
+  EXPECT_EQ(std::count(log.begin(), log.end(), '\n'), 2) << "the resumed run appends to the log: " << log;
+}
+
+// A folder that exists but takes no new file was only found when the model was saved, after training.
+TEST(OutputFiles, AReadOnlyFolderIsRefusedBeforeTraining) {
+  Folder t;
+  ASSERT_TRUE(t.ok());
+  ReadOnlyFolder ro(t.file("ro"));
+  if (!ro.ok()) GTEST_SKIP() << ro.why();
+  for (const char* flag : {"--save", "--checkpoint", "--log"}) {
+    const std::string path = t.file("ro/out");
+    expect_refused_before_training(t, {flag, path},
+                                   {std::string(flag) + ": cannot write " + path + ": " + t.file("ro")});
+  }
 }
 
 // Out of host memory: a batch whose buffers cannot fit is refused before anything is touched (with
