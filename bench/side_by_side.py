@@ -152,6 +152,9 @@ def _fmt(x, digits):
     return f"{x:.{digits}f}"
 
 
+SKIPPED_AFTER = "first run failed: "  # side_by_side.sh's prefix for the runs of a row it stopped trying
+
+
 def summarise(runs, tflops):
     """{(row, batch): cells} in first-seen order; runs are result or not-measured lines."""
     groups = {}
@@ -164,7 +167,9 @@ def summarise(runs, tflops):
         cell = {"row": key[0], "batch": key[1], "command": rs[0].get("command", ""), "measured": bool(ok)}
         notes = [f"seed {r['seed']} not measured ({r['not_measured']})" for r in failed]
         if not ok:
-            reasons = sorted({r["not_measured"] for r in failed})
+            reasons = {r["not_measured"] for r in failed}
+            # The runs skipped after a failed first run repeat its reason behind "first run failed: ".
+            reasons = sorted(x for x in reasons if not (x.startswith(SKIPPED_AFTER) and x[len(SKIPPED_AFTER):] in reasons))
             cell["not_measured"] = "; ".join(reasons)
             out[key] = cell
             continue

@@ -202,6 +202,9 @@ class Script(unittest.TestCase):
         self.assertTrue(keras[7].startswith("not measured (exit 3: keras_seed.py: error: not measurable here: "
                                             "keras is not installed"), keras[7])
         self.assertEqual(keras[8:14], ["not measured"] * 6)
+        # Seeds 2 and 3 were skipped after seed 1 failed: the reason is given once, not again behind
+        # "first run failed: ".
+        self.assertNotIn("first run failed", keras[7])
         self.assertIn("FP32 peak 66.9 TFLOP/s = 132 SMs (convnet devices) x 1980 MHz", r.stdout)
         self.assertIn("FP32 floor: 13.03 ms per epoch of 54000 training images", r.stdout)
         self.assertIn("22.0 ms/epoch: met, 0.400 s recipe: met, 13.64x PyTorch eager: met, 4.55x torch.compile: met",
