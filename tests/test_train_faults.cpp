@@ -30,6 +30,7 @@
 #include <vector>
 
 #include "backend.h"
+#include "backend_double.h"
 #include "checkpoint.h"
 #include "errors.h"
 #include "model_file.h"
@@ -92,25 +93,13 @@ TEST(NumericFault, NamesTensorLayerAndElement) {
 // ---- the trainer: no checkpoint after a fault ------------------------------------------------------
 
 // Trains nothing; its numeric_fault() reports a fault from step `fault_step` (1-based) on.
-class FaultAtStep final : public Backend {
+class FaultAtStep final : public test::BackendDouble {
  public:
   explicit FaultAtStep(int64_t fault_step) : fault_step_(fault_step) {}
-  std::string describe() const override { return "fault double"; }
-  int add_images(const ImageSet&) override { return 0; }
-  void set_order(const std::vector<int32_t>&, int) override {}
-  void train_step(int, int, int count) override {
-    ++step_;
-    train_.count += count;
+  void train_step(int set, int begin, int count) override {
+    BackendDouble::train_step(set, begin, count);
     train_.loss_sum += count;
   }
-  void eval_batch(int, int, int count, float*) override { eval_.count += count; }
-  Metrics take_train_metrics() override { return std::exchange(train_, Metrics{}); }
-  Metrics take_eval_metrics() override { return std::exchange(eval_, Metrics{}); }
-  void set_train_metrics(const Metrics& m) override { train_ = m; }
-  std::vector<float> get_arena(Arena) const override { return {}; }
-  void set_arena(Arena, const std::vector<float>&) override {}
-  int64_t step() const override { return step_; }
-  void set_step(int64_t s) override { step_ = s; }
   std::optional<NumericFault> numeric_fault() override {
     if (step_ < fault_step_) return std::nullopt;
     NumericFault f;
@@ -123,8 +112,7 @@ class FaultAtStep final : public Backend {
   }
 
  private:
-  int64_t fault_step_, step_ = 0;
-  Metrics train_, eval_;
+  int64_t fault_step_;
 };
 
 TEST(TrainerFaults, AFaultStopsTheRunAtTheEpochEndWithoutACheckpoint) {

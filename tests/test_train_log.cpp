@@ -16,6 +16,7 @@
 #include <utility>
 
 #include "backend.h"
+#include "backend_double.h"
 #include "child_process.h"
 #include "errors.h"
 #include "temp_dir.h"
@@ -276,23 +277,12 @@ TEST(TrainLog, NonFiniteNumbersAreNull) {
 
 // A backend whose training loss is NaN: the trainer logs the epoch (loss null), then stops with
 // NumericError, so a diverged run's log still says where it diverged.
-class NanBackend final : public Backend {
+class NanBackend final : public test::BackendDouble {
  public:
-  std::string describe() const override { return "nan"; }
-  int add_images(const ImageSet&) override { return 0; }
-  void set_order(const std::vector<int32_t>&, int) override {}
-  void train_step(int, int, int count) override { train_.count += count, train_.loss_sum = std::nan(""); }
-  void eval_batch(int, int, int count, float*) override { eval_.count += count; }
-  Metrics take_train_metrics() override { return std::exchange(train_, Metrics{}); }
-  Metrics take_eval_metrics() override { return std::exchange(eval_, Metrics{}); }
-  void set_train_metrics(const Metrics& m) override { train_ = m; }
-  std::vector<float> get_arena(Arena) const override { return {}; }
-  void set_arena(Arena, const std::vector<float>&) override {}
-  int64_t step() const override { return 0; }
-  void set_step(int64_t) override {}
-
- private:
-  Metrics train_, eval_;
+  void train_step(int set, int begin, int count) override {
+    BackendDouble::train_step(set, begin, count);
+    train_.loss_sum = std::nan("");
+  }
 };
 
 TEST(TrainLog, ADivergedEpochIsLoggedBeforeTheRunStops) {

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "backend.h"
+#include "backend_double.h"
 #include "errors.h"
 #include "model_io.h"
 #include "synthetic_images.h"
@@ -37,7 +38,7 @@ BackendConfig small_config(const std::string& optimizer, int batch) {
 
 // Trains nothing; records which samples each training step and each evaluation batch reads, epoch by
 // epoch (a new epoch starts at each set_order), so a test can check the split the trainer honours.
-class SampleRecorder final : public Backend {
+class SampleRecorder final : public test::BackendDouble {
  public:
   struct Epoch {
     std::vector<int32_t> trained;  // sample indices of the training set, in step order
@@ -56,31 +57,30 @@ class SampleRecorder final : public Backend {
   void train_step(int set, int begin, int count) override {
     EXPECT_EQ(set, 0);
     for (int i = begin; i < begin + count; ++i) epochs.back().trained.push_back(order_.at(static_cast<size_t>(i)));
-    ++step_;
-    train_.count += count;
+    BackendDouble::train_step(set, begin, count);
   }
-  void eval_batch(int set, int first, int count, float*) override {
+  void eval_batch(int set, int first, int count, float* probs) override {
     EXPECT_LE(first + count, counts_.at(static_cast<size_t>(set)));
     if (set == 0)
       for (int i = first; i < first + count; ++i) epochs.back().evaluated.push_back(i);
-    eval_.count += count;
+    BackendDouble::eval_batch(set, first, count, probs);
   }
-  Metrics take_train_metrics() override { return std::exchange(train_, Metrics{}); }
-  Metrics take_eval_metrics() override { return std::exchange(eval_, Metrics{}); }
-  void set_train_metrics(const Metrics& m) override { train_ = m; }
-  std::vector<float> get_arena(Arena) const override { return {}; }
-  void set_arena(Arena, const std::vector<float>&) override {}
-  int64_t step() const override { return step_; }
-  void set_step(int64_t s) override { step_ = s; }
 
   std::vector<Epoch> epochs;
 
  private:
   std::vector<int> counts_;
   std::vector<int32_t> order_;
-  int64_t step_ = 0;
-  Metrics train_, eval_;
 };
+
+// 3 epochs in batches of 16, for a SampleRecorder.
+TrainConfig recorder_config(double val_split) {
+  TrainConfig tc;
+  tc.epochs = 3;
+  tc.batch = 16;
+  tc.val_split = val_split;
+  return tc;
+}
 
 std::vector<int32_t> range(int first, int count) {
   std::vector<int32_t> v(static_cast<size_t>(count));
@@ -163,10 +163,7 @@ TEST(Trainer, TrainsOnEachTrainingImageOnceAnEpochAndValidatesOnlyOnTheHeldOutOn
   for (int limit : {0, 24}) {
     SCOPED_TRACE("limit_train " + std::to_string(limit));
     SampleRecorder backend;
-    TrainConfig tc;
-    tc.epochs = 3;
-    tc.batch = 16;
-    tc.val_split = 0.2;
+    TrainConfig tc = recorder_config(0.2);
     tc.limit_train = limit;
     tc.seed = 4;
     std::ostringstream out;
@@ -189,10 +186,7 @@ TEST(Trainer, TrainsOnEachTrainingImageOnceAnEpochAndValidatesOnlyOnTheHeldOutOn
 TEST(Trainer, CheckpointsEveryNEpochsAndAfterTheLast) {
   // --checkpoint-every 2 with 3 epochs: after epoch 2, and after epoch 3 although 3 is not a multiple.
   SampleRecorder backend;
-  TrainConfig tc;
-  tc.epochs = 3;
-  tc.batch = 16;
-  tc.val_split = 0.0;
+  TrainConfig tc = recorder_config(0.0);
   tc.test = false;
   tc.checkpoint_every = 2;
   std::vector<TrainState> saved;
