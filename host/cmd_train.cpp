@@ -275,7 +275,8 @@ int cmd_train(const std::vector<std::string>& args) {
   check_destinations(p);
   enable_sync_launches(p.sync_launches);
 
-  Dataset data = load_dataset(default_data_dir(p.data_flag, p.recipe.dataset), p.recipe.dataset);
+  Dataset data = load_dataset(default_data_dir(p.data_flag, p.recipe.dataset), p.recipe.dataset,
+                              p.settings.test ? Splits::TrainAndTest : Splits::TrainOnly);
   if (!p.resumed) p.recipe.train_images = data.train.count;
   if (data.train.count != p.recipe.train_images)
     throw InputError(data.dir + ": the training set has " + std::to_string(data.train.count) + " images, but " +

@@ -250,13 +250,13 @@ Dataset load_dataset(const std::string& dir, const std::string& name, Splits spl
   ds.dir = dir;
   // One statement per file: argument evaluation order is unspecified, and the first missing file
   // reported should be the first one in this list.
-  const bool train = splits == Splits::TrainAndTest;
+  const bool train = splits != Splits::TestOnly, test = splits != Splits::TrainOnly;
   const std::string train_images = train ? find_idx_file(dir, "train-images") : "";
   const std::string train_labels = train ? find_idx_file(dir, "train-labels") : "";
-  const std::string test_images = find_idx_file(dir, "t10k-images");
-  const std::string test_labels = find_idx_file(dir, "t10k-labels");
+  const std::string test_images = test ? find_idx_file(dir, "t10k-images") : "";
+  const std::string test_labels = test ? find_idx_file(dir, "t10k-labels") : "";
   if (train) ds.train = load_idx_pair(train_images, train_labels);
-  ds.test = load_idx_pair(test_images, test_labels);
+  if (test) ds.test = load_idx_pair(test_images, test_labels);
   return ds;
 }
 

@@ -46,11 +46,11 @@ ImageSet load_idx_pair(const std::string& images_path, const std::string& labels
 // InputError listing the names tried when none exists.
 std::string find_idx_file(const std::string& dir, const std::string& stem);
 
-// Which files of a dataset to load: eval and show need only the test files, so a folder holding
-// just those serves them.
-enum class Splits { TrainAndTest, TestOnly };
+// Which files of a dataset to load: eval and show need only the test files, train --no-test only the
+// training files, so a folder holding just those serves them.
+enum class Splits { TrainAndTest, TrainOnly, TestOnly };
 
-// Load train and test splits from dir (train stays empty for Splits::TestOnly).
+// Load train and test splits from dir (the split not asked for stays empty).
 Dataset load_dataset(const std::string& dir, const std::string& name, Splits splits = Splits::TrainAndTest);
 
 // The data directory to use: the --data flag if given, else for "mnist" $MNIST_DIR then

@@ -212,6 +212,24 @@ TEST(Idx, MissingFileListsNamesTriedAndSuggestsFetch) {
   expect_input_error([&] { load_dataset(dir.path(), "mnist"); }, "train-labels-idx1-ubyte", "not found");
 }
 
+// eval and show read only the test files, train --no-test only the training files.
+TEST(Idx, ASplitNotAskedForIsNotRead) {
+  TempDir train_only, test_only;
+  write_file(train_only.file("train-images-idx3-ubyte"), make_images(5));
+  write_file(train_only.file("train-labels-idx1-ubyte"), make_labels(5));
+  write_file(test_only.file("t10k-images-idx3-ubyte"), make_images(3));
+  write_file(test_only.file("t10k-labels-idx1-ubyte"), make_labels(3));
+  const Dataset train = load_dataset(train_only.path(), "mnist", Splits::TrainOnly);
+  EXPECT_EQ(train.train.count, 5);
+  EXPECT_EQ(train.test.count, 0);
+  const Dataset test = load_dataset(test_only.path(), "mnist", Splits::TestOnly);
+  EXPECT_EQ(test.train.count, 0);
+  EXPECT_EQ(test.test.count, 3);
+  expect_input_error([&] { load_dataset(train_only.path(), "mnist"); }, "t10k-images-idx3-ubyte", "not found");
+  expect_input_error([&] { load_dataset(test_only.path(), "mnist", Splits::TrainOnly); }, "train-images-idx3-ubyte",
+                     "not found");
+}
+
 TEST(Idx, MissingFolderIsNamed) {
   TempDir dir;
   std::string missing = dir.file("no_such_folder");
