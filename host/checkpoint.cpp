@@ -18,7 +18,11 @@
 namespace convnet {
 namespace {
 
-constexpr const char* kFormat = "convnet-checkpoint 1";
+// Format 2: the validation split floors n * (1 - split) as Keras does. Format 1 rounded it, which
+// gives one more training image for some counts; such a checkpoint is refused (resuming it here would
+// shuffle its epoch over other images), the others read as format 2.
+constexpr const char* kFormat = "convnet-checkpoint 2";
+constexpr const char* kFormatRounded = "convnet-checkpoint 1";
 constexpr const char* kMomentPrefix[2] = {"optimizer.m/", "optimizer.v/"};
 
 // Decimal text that strtof/strtod read back to the same bits.
@@ -213,7 +217,8 @@ std::vector<float> read_arena(const ModelFile& f, const Model& model, const std:
 // A checkpoint from its file: the format, every metadata key, and the tensors against the architecture.
 Checkpoint checkpoint_from(const ModelFile& f, const std::string& path) {
   const Meta meta(f, path);
-  if (f.meta("format") != kFormat) {
+  const bool rounded = f.meta("format") == kFormatRounded;
+  if (f.meta("format") != kFormat && !rounded) {
     if (f.meta("format").empty())
       throw InputError(path + ": not a training checkpoint (a model file written by --save? --resume needs a file "
                               "written by --checkpoint or by an interrupted run)");
@@ -226,6 +231,14 @@ Checkpoint checkpoint_from(const ModelFile& f, const std::string& path) {
     throw InputError(path + ": invalid architecture in checkpoint: " + e.what());
   }
   c.recipe = read_recipe(meta, c.model.spec);
+  if (rounded) {
+    const Split now = make_split(c.recipe.train_images, c.recipe.val_split, 0);
+    const long then = std::lround(c.recipe.train_images * (1.0 - c.recipe.val_split));
+    if (then != now.val_first)
+      throw InputError(path + ": written by an earlier build whose validation split rounded (" + std::to_string(then) +
+                       " training images) where this build floors it as Keras does (" +
+                       std::to_string(now.val_first) + "); resume, evaluate or predict with it using that build");
+  }
   const int steps = steps_per_epoch(c.recipe);
   if (steps <= 0) meta.fail("val_split", "leaves no training images");
   c.settings = read_settings(meta);

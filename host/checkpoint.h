@@ -7,7 +7,8 @@
 //             "conv2d.weight"), "optimizer.m/<param>" and "optimizer.v/<param>" (Adam's first and
 //             second moments; SGD keeps its velocity in m and v stays zero). The arena's alignment
 //             padding is not stored: it is zero and stays zero.
-//   metadata  format           "convnet-checkpoint 1" (a --save model file has none: refused)
+//   metadata  format           "convnet-checkpoint 2" (a --save model file has none: refused; format 1,
+//                              whose validation split rounded, reads when the split is the same)
 //             recipe, which a resumed run must keep (a flag that contradicts it is a usage error):
 //               dataset, train_images (images in the training file), batch_size, val_split,
 //               limit_train, seed, optimizer, lr, beta1, beta2, eps, momentum, nesterov

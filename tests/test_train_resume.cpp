@@ -97,7 +97,7 @@ TEST(Checkpoint, HoldsTheRecipeThePositionAndTheOptimizerState) {
                           "partial_loss_sum", "partial_correct", "partial_count", "device", "created",
                           "convnet_version"})
     EXPECT_NE(f.meta(key, "<none>"), "<none>") << key;
-  EXPECT_EQ(f.meta("format"), "convnet-checkpoint 1");
+  EXPECT_EQ(f.meta("format"), "convnet-checkpoint 2");
 }
 
 // load (load_checkpoint by default) throws InputError naming path and containing needle.
@@ -135,19 +135,27 @@ TEST(Checkpoint, RefusesModelFilesDamageAndInconsistentMetadata) {
   expect_refused(dir.file("flipped.ckpt"), "checksum");
 
   // Well-formed files whose content does not add up.
-  auto with = [&](const std::string& key, const std::string& value) {
+  auto with_all = [&](const std::vector<std::pair<std::string, std::string>>& edits) {
     ModelFile f = good;
     for (auto& [k, v] : f.metadata)
-      if (k == key) v = value;
+      for (const auto& [key, value] : edits)
+        if (k == key) v = value;
     save_model_file(dir.file("edited.ckpt"), f);
     return dir.file("edited.ckpt");
   };
+  auto with = [&](const std::string& key, const std::string& value) { return with_all({{key, value}}); };
   expect_refused(with("epoch_step", "4"), "'epoch_step'");  // an epoch has 4 steps: 0..3
   expect_refused(with("global_step", "7"), "'global_step'");
   expect_refused(with("optimizer", "rmsprop"), "'optimizer'");
   expect_refused(with("lr", "fast"), "'lr'");
   expect_refused(with("dataset", "kmnist"), "'dataset'");  // resume would not know where to find it
   expect_refused(with("format", "convnet-checkpoint 9"), "'format'");
+  // Format 1 rounded the validation split; Keras (and format 2) floors it. 80 images at 0.2 split the
+  // same either way (64), so such a checkpoint reads; 82 do not (65.6: 66 rounded, 65 floored), so
+  // resuming it would shuffle its epoch over other images: refused, saying why.
+  EXPECT_EQ(load_checkpoint(with("format", "convnet-checkpoint 1")).recipe.train_images, 80);
+  expect_refused(with_all({{"format", "convnet-checkpoint 1"}, {"train_images", "82"}}),
+                 "validation split rounded (66 training images) where this build floors it as Keras does (65)");
   ModelFile missing = good;
   missing.tensors.pop_back();
   save_model_file(dir.file("missing.ckpt"), missing);
