@@ -66,21 +66,23 @@ download() {
 }
 
 # Makes $dest/$1.gz present and verified; returns 0 when a verified copy was already there, under
-# either naming (train-images-idx3-ubyte or train-images.idx3-ubyte, raw or .gz), as the reader
-# accepts both.
+# either naming (train-images-idx3-ubyte or train-images.idx3-ubyte, raw or .gz). Candidates are
+# checked in the order the reader picks them (host/idx.cpp find_idx_file: the first that exists), so
+# "verified" is said of the file training will read; one that fails is moved aside to NAME.bad (a
+# hand-copied file is not deleted) and the next is checked.
 fetch_one() {
   local name=$1 want existing mirror dotted
   want=$(expected_md5 "$name")
   [[ -n $want ]] || die "no checksum for $name in $sums_file"
   dotted=${name/-idx/.idx}
-  for existing in "$dest/$name.gz" "$dest/$name" "$dest/$dotted.gz" "$dest/$dotted"; do
+  for existing in "$dest/$name" "$dest/$name.gz" "$dest/$dotted" "$dest/$dotted.gz"; do
     [[ -f $existing ]] || continue
     if [[ $(content_md5 "$existing") == "$want" ]]; then
       echo "$existing: present and verified"
       return 0
     fi
-    echo "$existing: MD5 mismatch, removing it and downloading again" >&2
-    rm -f -- "$existing"
+    echo "$existing: MD5 mismatch, moved aside to $existing.bad" >&2
+    mv -f -- "$existing" "$existing.bad"
   done
   local part="$dest/$name.gz.part"
   for mirror in "${mirrors[@]}"; do

@@ -89,6 +89,7 @@ std::vector<GridItem> make_items(const ImageSet& set, const std::vector<int>& in
 int cmd_show(const std::vector<std::string>& args) {
   if (wants_help(args)) return std::cout << kShowHelp, 0;
   const ShowOptions o = parse_show_options(args, probe_cuda_device);
+  refuse_same_output({{"model", o.model_path}, {"out", o.out}});  // the PNG would replace the model
   check_output_file("out", o.out);  // before the model runs
   enable_sync_launches(o.sync_launches);
   auto [model, params, trained_on] = load_model_or_checkpoint(o.model_path);

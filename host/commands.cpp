@@ -112,7 +112,10 @@ void print_confusion(const std::vector<std::vector<int64_t>>& cm) {
 int cmd_eval(const std::vector<std::string>& args) {
   if (wants_help(args)) return std::cout << kEvalHelp, 0;
   const EvalOptions o = parse_eval_options(args, probe_cuda_device);
-  if (!o.confusion_png.empty()) check_output_file("confusion-png", o.confusion_png);  // before evaluating
+  if (!o.confusion_png.empty()) {  // before evaluating; the PNG must not replace the model
+    refuse_same_output({{"model", o.model_path}, {"confusion-png", o.confusion_png}});
+    check_output_file("confusion-png", o.confusion_png);
+  }
   enable_sync_launches(o.sync_launches);
   auto [model, params, trained_on] = load_model_or_checkpoint(o.model_path);
   Dataset data = load_dataset(o.data.dir(trained_on), o.data.dataset(trained_on), Splits::TestOnly);

@@ -60,12 +60,17 @@ int folder_refuses_files(const std::string& dir) {
 std::string output_target(const std::string& path) {
   std::string p = path;
   for (int hop = 0; hop < kMaxLinks; ++hop) {
+    // /proc's links (/dev/stdout, /dev/fd/N lead there) name open files, not paths: the kernel
+    // follows them itself.
+    if (p.rfind("/proc/", 0) == 0) return p;
     struct stat st {};
     if (lstat(p.c_str(), &st) != 0 || !S_ISLNK(st.st_mode)) return p;
     std::error_code ec;
     const fs::path to = fs::read_symlink(p, ec);
     if (ec) return p;
-    p = to.is_absolute() ? to.string() : (fs::path(folder_of(p)) / to).lexically_normal().string();
+    // Relative to the link's folder, left for the kernel to resolve: "dir/../x" is not "x" when dir
+    // is itself a link, so no lexical normalisation.
+    p = to.is_absolute() ? to.string() : folder_of(p) + "/" + to.string();
   }
   return p;  // a loop of links: the write fails with ELOOP and says so
 }
@@ -104,13 +109,25 @@ void check_output_file(const std::string& flag, const std::string& path) {
 }
 
 void check_log_file(const std::string& flag, const std::string& path) {
-  check_output_file(flag, path);
-  const std::string target = output_target(path);
+  // The log is appended to through the path itself (O_APPEND follows links, /proc's included), never
+  // renamed over, so what check_output_file refuses for a replaced file does not apply to a present one.
   struct stat st {};
-  if (stat(target.c_str(), &st) != 0 || st.st_size == 0) return;
-  const std::string problem = log_problem(target);
-  if (!problem.empty())
-    throw UsageError("--" + flag + ": " + shown(path, target) + " " + problem + "; appending would ruin it");
+  if (stat(path.c_str(), &st) != 0) {
+    if (errno == ELOOP) throw UsageError("--" + flag + ": " + path + " is a loop of symbolic links");
+    check_output_file(flag, path);  // a new file: its folder must take it
+    return;
+  }
+  if (S_ISDIR(st.st_mode)) throw UsageError("--" + flag + ": " + path + " is a directory, expected a file name");
+  const bool fifo = S_ISFIFO(st.st_mode);
+  // A FIFO without a reader would block the open until one comes: refuse it rather than hang.
+  const int fd = open(path.c_str(), O_WRONLY | O_APPEND | O_CLOEXEC | (fifo ? O_NONBLOCK : 0));
+  if (fd < 0)
+    throw UsageError("--" + flag + ": cannot append to " + path + ": " +
+                     (fifo && errno == ENXIO ? "a FIFO with no reader" : std::strerror(errno)));
+  close(fd);
+  if (!S_ISREG(st.st_mode) || st.st_size == 0) return;  // /dev/null, a terminal, a pipe: as they are
+  const std::string problem = log_problem(path);
+  if (!problem.empty()) throw UsageError("--" + flag + ": " + path + " " + problem + "; appending would ruin it");
 }
 
 void refuse_same_output(const std::vector<std::pair<std::string, std::string>>& outputs, const std::string& note) {

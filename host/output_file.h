@@ -10,8 +10,9 @@
 //     targets from the link's folder; the last target need not exist yet) and the temporary file is
 //     renamed over that target, so the link stays a link and the file it names gets the data, as a
 //     plain `>` redirection would do. The target is then checked as PATH would be.
-// The --log file is appended to (O_APPEND follows links the same way), so an existing non-empty file
-// must look like a JSON-lines log, else appending would ruin it (a model file given by mistake).
+// The --log file is appended to, never renamed over, so a device or a FIFO with a reader is fine
+// there; an existing non-empty file must look like a JSON-lines log, else appending would ruin it
+// (a model file given by mistake).
 #pragma once
 
 #include <string>
@@ -35,8 +36,10 @@ void check_output_file(const std::string& flag, const std::string& path);
 // An output folder given by --flag (which exists): a new file can be created in it.
 void check_output_folder(const std::string& flag, const std::string& dir);
 
-// check_output_file, and an existing non-empty file must start like a JSON-lines training log: '{'
-// and text, no NUL or other control bytes in its first 4 KiB.
+// The --log file, which is appended to, not replaced: a new one is checked as check_output_file
+// checks; an existing one must be open for appending (a device such as /dev/null, a terminal, or a
+// FIFO with a reader is used as it is), and an existing non-empty regular file must start like a
+// JSON-lines training log: '{' and text, no NUL or other control bytes in its first 4 KiB.
 void check_log_file(const std::string& flag, const std::string& path);
 
 // Output flags (name, path; empty paths skipped) that name the same file lose data: a UsageError

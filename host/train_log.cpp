@@ -2,6 +2,7 @@
 #include "train_log.h"
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -74,18 +75,30 @@ JsonLinesLog::JsonLinesLog(const std::string& path) : path_(path) {
   if (path.empty()) return;
   fd_ = open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
   if (fd_ < 0) throw UsageError("--log: cannot open " + path + " for appending: " + std::strerror(errno));
+  struct stat st {};
+  if (fstat(fd_, &st) == 0 && S_ISREG(st.st_mode) && st.st_size > 0) {
+    const int rd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    char last = '\n';
+    if (rd >= 0) {
+      if (pread(rd, &last, 1, st.st_size - 1) != 1) last = '\n';
+      close(rd);
+    }
+    cut_line_ = last != '\n';
+  }
 }
 
 JsonLinesLog::~JsonLinesLog() {
   if (fd_ >= 0) close(fd_);
 }
 
-void JsonLinesLog::append(const std::string& line) {
+void JsonLinesLog::append(const std::string& entry) {
   if (fd_ < 0) return;
+  const std::string line = cut_line_ ? "\n" + entry : entry;
   ssize_t n;
   do {
     n = write(fd_, line.data(), line.size());
   } while (n < 0 && errno == EINTR);
+  if (n == static_cast<ssize_t>(line.size())) cut_line_ = false;
   if (n != static_cast<ssize_t>(line.size()))
     throw InputError(path_ + ": cannot write the training log: " +
                      (n < 0 ? std::strerror(errno) : std::string("short write (disk full?)")));

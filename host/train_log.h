@@ -35,7 +35,9 @@ std::string epoch_log_line(const EpochLogEntry& e);
 // An append-only JSON Lines file; the path "" is a log that writes nothing.
 class JsonLinesLog {
  public:
-  // Opens (creating) path for appending; throws UsageError naming --log when it cannot.
+  // Opens (creating) path for appending; throws UsageError naming --log when it cannot. A regular
+  // file whose last line was cut short (a full disk, a crash) gets a newline before the first new
+  // line, so the new line is not glued onto the cut one.
   explicit JsonLinesLog(const std::string& path);
   ~JsonLinesLog();
   JsonLinesLog(const JsonLinesLog&) = delete;
@@ -47,6 +49,7 @@ class JsonLinesLog {
  private:
   std::string path_;
   int fd_ = -1;
+  bool cut_line_ = false;  // the file ends without '\n'
 };
 
 }  // namespace convnet

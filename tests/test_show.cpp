@@ -314,6 +314,17 @@ TEST(ShowCli, BadDestinationsAreRefusedBeforeTheModelRuns) {
   struct stat st {};
   ASSERT_EQ(lstat(tmp.file("fifo").c_str(), &st), 0);
   EXPECT_TRUE(S_ISFIFO(st.st_mode));
+  // The PNG would replace the model it was asked to draw from.
+  const std::string model = tmp.file("m.cnvn");
+  std::filesystem::copy_file(tiny_model(), model);
+  const std::string before = slurp(model);
+  using Flag = std::pair<std::string, std::string>;
+  for (const auto& [cmd, flag] : {Flag{"eval", "--confusion-png"}, Flag{"show", "--out"}}) {
+    ProcessResult r = run_convnet({cmd, "--model", model, "--data", mnist_dir(), flag, tmp.file("./m.cnvn")});
+    EXPECT_EQ(r.exit_code, 2) << r.out << r.err;
+    EXPECT_NE(r.err.find("convnet: error: --model and " + flag + " name the same file"), std::string::npos) << r.err;
+  }
+  EXPECT_EQ(slurp(model), before);
 }
 
 TEST(ShowCli, BadFlagsAreOneLineErrors) {

@@ -358,14 +358,16 @@ void expect_refused_before_training(const Folder& t, const std::vector<std::stri
 
 // The model, checkpoint and PNG writes rename a temporary file over the path: over a FIFO or a device
 // that replaced it (as root, --save /dev/null made /dev/null a regular file). They are refused, named
-// by flag, and left as they were; --log (appended to) too.
+// by flag, and left as they were. --log only appends: a device takes it as it is, and a FIFO does when
+// it has a reader (without one the open would block: refused).
 TEST(OutputFiles, ADeviceOrFifoIsRefusedAndLeftAlone) {
   Folder t;
   ASSERT_TRUE(t.ok());
   const std::string fifo = t.file("fifo");
   ASSERT_EQ(mkfifo(fifo.c_str(), 0644), 0) << std::strerror(errno);
-  for (const char* flag : {"--save", "--checkpoint", "--log"})
+  for (const char* flag : {"--save", "--checkpoint"})
     expect_refused_before_training(t, {flag, fifo}, {std::string(flag) + ": " + fifo + " is a FIFO"});
+  expect_refused_before_training(t, {"--log", fifo}, {"--log: cannot append to " + fifo + ": a FIFO with no reader"});
   std::filesystem::create_symlink(fifo, t.file("to-fifo"));
   expect_refused_before_training(t, {"--save", t.file("to-fifo")},
                                  {"--save: " + t.file("to-fifo") + " (a link to " + fifo + ") is a FIFO"});
@@ -376,6 +378,12 @@ TEST(OutputFiles, ADeviceOrFifoIsRefusedAndLeftAlone) {
   const std::string dev = t.file("null");
   if (mknod(dev.c_str(), S_IFCHR | 0666, makedev(1, 3)) != 0) return;
   expect_refused_before_training(t, {"--save", dev}, {"--save: " + dev + " is a character device"});
+  ASSERT_EQ(lstat(dev.c_str(), &st), 0);
+  EXPECT_TRUE(S_ISCHR(st.st_mode)) << "the device was replaced";
+  std::vector<std::string> args = kSmall;
+  args.insert(args.end(), {"--epochs", "1", "--log", dev});
+  const ProcessResult r = run_convnet(t.train(args));
+  EXPECT_EQ(r.exit_code, 0) << "--log to a null device: " << r.err;
   ASSERT_EQ(lstat(dev.c_str(), &st), 0);
   EXPECT_TRUE(S_ISCHR(st.st_mode)) << "the device was replaced";
 }
@@ -398,6 +406,19 @@ TEST(OutputFiles, ASymlinkIsWrittenThroughToItsTarget) {
   EXPECT_EQ(load_checkpoint(t.file("real/run.ckpt")).state.epochs_done, 1);
   EXPECT_EQ(load_checkpoint(t.file("ckpt-link")).state.epochs_done, 1);
   EXPECT_NO_THROW(load_model_file(t.file("real/model.cnvn")));
+  // A relative target with "..", through a folder that is itself a link: ".." is the real folder's
+  // parent, as the kernel resolves it, not the link's folder's (a lexical reading named w/m.bin).
+  std::filesystem::create_directories(t.file("real/sub"));
+  std::filesystem::create_directory(t.file("w"));
+  std::filesystem::create_symlink(t.file("real/sub"), t.file("w/out"));
+  std::filesystem::create_symlink("../m.bin", t.file("real/sub/lnk"));
+  { std::ofstream(t.file("w/m.bin")) << "precious"; }
+  args = kSmall;
+  args.insert(args.end(), {"--epochs", "1", "--save", t.file("w/out/lnk")});
+  const ProcessResult dots = run_convnet(t.train(args));
+  ASSERT_EQ(dots.exit_code, 0) << dots.out << dots.err;
+  EXPECT_EQ(bytes_of(t.file("w/m.bin")), "precious");
+  EXPECT_NO_THROW(load_model_file(t.file("real/m.bin")));
   std::filesystem::create_symlink("loop-b", t.file("loop-a"));
   std::filesystem::create_symlink("loop-a", t.file("loop-b"));
   expect_refused_before_training(t, {"--save", t.file("loop-a")}, {"--save: ", "is a loop of symbolic links"});
@@ -428,6 +449,13 @@ TEST(OutputFiles, LogAppendsOnlyToATrainingLog) {
   { std::ofstream(t.file("empty.jsonl")); }
   args.back() = t.file("empty.jsonl");
   ASSERT_EQ(run_convnet(t.train(args)).exit_code, 0);
+  // A last line cut short (a full disk, a crash) is ended first: the new line is not glued onto it.
+  { std::ofstream(log, std::ios::app) << "{\"epoch\":9"; }
+  args.back() = log;
+  ASSERT_EQ(run_convnet(t.train(args)).exit_code, 0);
+  const std::string cut = bytes_of(log);
+  EXPECT_NE(cut.find("{\"epoch\":9\n{\"epoch\":1,"), std::string::npos) << cut;
+  EXPECT_EQ(cut.back(), '\n');
 }
 
 // Two output flags on one file: the later write destroys the earlier one's data. Paths compare after
