@@ -126,7 +126,7 @@ void eval(const std::vector<std::string>& args, const GpuProbe& probe, bool gpu)
   const EvalOptions o = parse_eval_options(args, probe);
   check_device(o.device, gpu, o.sync_launches);
   FUZZ_EXPECT(o.device == "gpu" || (o.graphs && o.fused), "a GPU-only switch on the CPU");
-  FUZZ_EXPECT(!o.model_path.empty() && !o.data_dir.empty(), "an empty path");
+  FUZZ_EXPECT(!o.model_path.empty() && !o.data.dir("").empty(), "an empty path");
   FUZZ_EXPECT(o.batch >= 1 && o.batch <= 65536, std::to_string(o.batch));
 }
 
@@ -139,7 +139,7 @@ void predict(const std::vector<std::string>& args, const GpuProbe& probe, bool g
 void show(const std::vector<std::string>& args, const GpuProbe& probe, bool gpu) {
   const ShowOptions o = parse_show_options(args, probe);
   check_device(o.device, gpu, o.sync_launches);
-  FUZZ_EXPECT(!o.model_path.empty() && !o.out.empty() && !o.data_dir.empty(), "an empty path");
+  FUZZ_EXPECT(!o.model_path.empty() && !o.out.empty() && !o.data.dir("").empty(), "an empty path");
   FUZZ_EXPECT(o.count >= 1 && o.count <= 100000 && o.grid.cols >= 1 && o.grid.cols <= 1000 && o.grid.scale >= 1 &&
                   o.grid.scale <= 64,
               std::to_string(o.count) + " " + std::to_string(o.grid.cols) + " " + std::to_string(o.grid.scale));
