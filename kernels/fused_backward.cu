@@ -199,10 +199,16 @@ dim3 row_grid(const BlockGeom& g) {
   return dim3(static_cast<unsigned>(std::clamp<size_t>(want, 1, std::min<size_t>(kMaxChunks, cap))), g.OC);
 }
 
+// Each instance is named with its K, as --timing and the launch log show it.
+constexpr const char* kInputBackwardNames[] = {nullptr, "conv_input_backward_kernel<1>", "conv_input_backward_kernel<2>",
+                                               "conv_input_backward_kernel<3>", "conv_input_backward_kernel<4>",
+                                               "conv_input_backward_kernel<5>"};
+
 template <int K>
 void launch_input_backward(const float* x, const BlockGeom& g, const float* y, const int32_t* argmax, float* dw,
                            float* db, int H, int W, void* scratch, cudaStream_t stream) {
-  launch("conv_input_backward_kernel", conv_input_backward_kernel<K>, row_grid(g), kBlock, 0, stream, x, g, y, argmax,
+  static_assert(K >= 1 && K <= 5, "conv_input_backward_kernel is instantiated for K = 1..5");
+  launch(kInputBackwardNames[K], conv_input_backward_kernel<K>, row_grid(g), kBlock, 0, stream, x, g, y, argmax,
          dw, db, unsigned(H), unsigned(W), partials(scratch), ticket(scratch));
 }
 

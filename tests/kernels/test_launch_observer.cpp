@@ -149,7 +149,7 @@ TEST_F(LaunchObserverTest, SeesEveryLaunchOfAFusedTrainingStep) {
                                  "conv_epilogue_forward_kernel", "head_train_kernel",
                                  "conv_epilogue_backward_kernel", "sgemm NT 64x576x" + P3,
                                  "sgemm TN 576x" + P3 + "x64", "conv_epilogue_backward_kernel",
-                                 "sgemm NT 64x288x" + P2, "sgemm TN 288x" + P2 + "x64", "conv_input_backward_kernel",
+                                 "sgemm NT 64x288x" + P2, "sgemm TN 288x" + P2 + "x64", "conv_input_backward_kernel<3>",
                                  "optimizer_step_kernel<adam>"}));
 }
 

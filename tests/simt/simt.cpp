@@ -143,6 +143,7 @@ struct State {
   std::recursive_mutex mutex;
   bool in_kernel = false;
   uint64_t launches = 0;
+  std::vector<LaunchRecord>* launch_log = nullptr;  // the innermost ScopedLaunchLog's records
   ThreadOrder order_setting;
   LaunchStats stats;
 
@@ -754,6 +755,7 @@ cudaError_t run_launch(const LaunchDesc& d, ThreadBody body, void* ctx) {
   State& s = state();
   std::lock_guard<std::recursive_mutex> lock(s.mutex);
   ++s.launches;
+  if (s.launch_log) s.launch_log->push_back({d.name, d.grid, d.block, d.shmem});
   cudaError_t code = cudaSuccess;
   std::string invalid = validate(d, &code);
   if (!invalid.empty()) {
@@ -909,6 +911,14 @@ void set_thread_order(ThreadOrder order) {
 uint64_t launch_count() {
   std::lock_guard<std::recursive_mutex> lock(detail::state().mutex);
   return detail::state().launches;
+}
+ScopedLaunchLog::ScopedLaunchLog() {
+  std::lock_guard<std::recursive_mutex> lock(detail::state().mutex);
+  saved_ = std::exchange(detail::state().launch_log, &records_);
+}
+ScopedLaunchLog::~ScopedLaunchLog() {
+  std::lock_guard<std::recursive_mutex> lock(detail::state().mutex);
+  detail::state().launch_log = saved_;
 }
 LaunchStats last_launch_stats() {
   std::lock_guard<std::recursive_mutex> lock(detail::state().mutex);

@@ -339,6 +339,29 @@ struct LaunchStats {
 };
 LaunchStats last_launch_stats();
 
+// The configuration of every launch the simulator runs (or rejects) while a ScopedLaunchLog is alive,
+// graph replays included (each kernel node runs as a launch); for tools that report what a training
+// step launches (bench/kernel_resources.cpp joins it with ptxas' register counts). Logs nest: the
+// innermost one records.
+struct LaunchRecord {
+  std::string name;
+  dim3 grid;
+  dim3 block;
+  size_t shmem = 0;
+};
+class ScopedLaunchLog {
+ public:
+  ScopedLaunchLog();
+  ~ScopedLaunchLog();
+  ScopedLaunchLog(const ScopedLaunchLog&) = delete;
+  ScopedLaunchLog& operator=(const ScopedLaunchLog&) = delete;
+  const std::vector<LaunchRecord>& records() const { return records_; }
+
+ private:
+  std::vector<LaunchRecord> records_;
+  std::vector<LaunchRecord>* saved_;
+};
+
 // Base of the running block's dynamic shared memory (use DYNAMIC_SHARED in kernels).
 void* dynamic_shared_memory();
 

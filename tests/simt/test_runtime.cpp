@@ -250,6 +250,30 @@ TEST(Counters, EveryLaunchIsCounted) {
   EXPECT_EQ(convnet::kernel_launch_count() - ours_before, 3u);
 }
 
+// The launch log records each launch's configuration, rejected ones too; an inner log takes over
+// and gives the outer one back when it ends.
+TEST(Counters, TheLaunchLogRecordsConfigurationsAndNests) {
+  DeviceArray<int> out(4096);
+  simt::ScopedLaunchLog outer;
+  convnet::launch("fill_kernel", fill_kernel, dim3(3), dim3(64), 16, nullptr, out.get(), 1);
+  {
+    simt::ScopedLaunchLog inner;
+    EXPECT_NE(launch_message(dim3(1), dim3(2048)), "");
+    ASSERT_EQ(inner.records().size(), 1u);
+    EXPECT_EQ(inner.records()[0].block.x, 2048u);
+  }
+  convnet::launch("fill_kernel", fill_kernel, dim3(1, 2, 1), dim3(8, 4, 1), 0, nullptr, out.get(), 2);
+  ASSERT_EQ(outer.records().size(), 2u);
+  const simt::LaunchRecord& a = outer.records()[0];
+  const simt::LaunchRecord& b = outer.records()[1];
+  EXPECT_EQ(a.name, "fill_kernel");
+  EXPECT_EQ(a.grid.x, 3u);
+  EXPECT_EQ(a.block.x, 64u);
+  EXPECT_EQ(a.shmem, 16u);
+  EXPECT_EQ(b.grid.y, 2u);
+  EXPECT_EQ(b.block.x * b.block.y * b.block.z, 32u);
+}
+
 TEST(Launch, GridForCapsAndScopedCapRestores) {
   EXPECT_EQ(convnet::grid_for(1, 256), 1u);
   EXPECT_EQ(convnet::grid_for(257, 256), 2u);
