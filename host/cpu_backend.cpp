@@ -39,7 +39,9 @@ struct HostFootprint {
            std::to_string(batch) + ")";
   }
   std::string advice() const {
-    return model_bytes >= batch_bytes ? "use a smaller --arch" : "use a smaller --batch-size";
+    // eval and predict read the network from a model file and have no --arch: name what each can do.
+    return model_bytes >= batch_bytes ? "use a smaller --arch when training, or a machine with more memory"
+                                      : "use a smaller --batch-size";
   }
 };
 
