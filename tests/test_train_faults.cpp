@@ -504,6 +504,24 @@ TEST(OutputFiles, AReadOnlyFolderIsRefusedBeforeTraining) {
 // Out of host memory: a batch whose buffers cannot fit is refused before anything is touched (with
 // overcommit the allocation would succeed and the OOM killer end the run without a word), and an
 // allocation refused by an address-space limit is reported too; both one line, exit 2.
+// `train --no-test` reads only the training files: a folder without the t10k pair trains, and the
+// same run that needs the test set names the missing file.
+TEST(DataFiles, NoTestTrainsWithoutTheTestFiles) {
+  Folder t;
+  ASSERT_TRUE(t.ok());
+  for (const char* f : {"t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"})
+    ASSERT_TRUE(std::filesystem::remove(t.file("data") + "/" + f)) << f;
+  const std::vector<std::string> quick = {"--arch", "flatten-dense10", "--epochs", "1", "--batch-size", "100"};
+  const ProcessResult ok = run_convnet(t.train(quick));
+  EXPECT_EQ(ok.exit_code, 0) << ok.out << ok.err;
+  EXPECT_NE(ok.out.find("Epoch 1/1"), std::string::npos) << ok.out;
+  std::vector<std::string> with_test = t.train(quick);
+  with_test.erase(std::find(with_test.begin(), with_test.end(), "--no-test"));
+  const ProcessResult missing = run_convnet(with_test);
+  ASSERT_EQ(missing.exit_code, 2) << missing.out << missing.err;
+  EXPECT_NE(error_line(missing).find("t10k-images"), std::string::npos) << missing.err;
+}
+
 TEST(HostMemory, ABatchLargerThanMemoryIsRefusedBeforeAllocating) {
   Folder t;
   ASSERT_TRUE(t.ok());
