@@ -1,5 +1,5 @@
 // What each kernel asks of an H100/H200 (sm_90), known without a GPU: ptxas' registers, static shared
-// memory, stack frame and spills for every function in kernels/*.cu (build/bench/kernel_resources/,
+// memory, stack frame and spills for every function in kernels/*.cu (build/bench/ptxas/,
 // made by bench/ptxas_report.cmake), each kernel's __launch_bounds__ (the PTX's .maxntid), joined with
 // the launch configurations of the seed network's training step and evaluation batch, which the
 // simulator records (simt::ScopedLaunchLog) for the fused and the per-layer path. For each launch it
@@ -17,6 +17,7 @@
 #include <cxxabi.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <climits>
 #include <cstdio>
 #include <cstdlib>
@@ -42,7 +43,7 @@ namespace {
 namespace fs = std::filesystem;
 using convnet::BackendConfig;
 
-constexpr int kSms = 132;  // H100 SXM and H200: 132 SMs
+constexpr int kSms = 132;  // H100 SXM and H200 (an H100 PCIe has 114)
 
 // ptxas' report of one function (a kernel entry, or a device function it did not inline).
 struct Function {
@@ -81,60 +82,99 @@ std::string read_file(const fs::path& path) {
   return s.str();
 }
 
-// Parses one <name>.ptxas.txt (nvcc --resource-usage) and the .maxntid lines of <name>.ptx.
-void parse_report(const fs::path& txt, std::map<std::string, Function>* functions) {
+// A number from a report, or an error naming the file and line.
+long number(const std::string& text, const fs::path& file, int line_no) {
+  errno = 0;
+  char* end = nullptr;
+  const long v = std::strtol(text.c_str(), &end, 10);
+  if (errno != 0 || *end != '\0' || v < 0 || v > INT_MAX)
+    throw std::runtime_error(file.string() + ":" + std::to_string(line_no) + ": '" + text + "' is not a count");
+  return v;
+}
+
+// Functions are keyed by report and mangled name: a device function ptxas did not inline (libdevice's
+// __internal_accurate_pow, say) appears in every report whose kernels call it.
+std::string function_key(const std::string& report, const std::string& mangled) { return report + " " + mangled; }
+
+// Parses one <name>.ptxas.txt (nvcc --resource-usage). Every kernel entry must have its "Used N
+// registers" line: a report in another format is an error, never a kernel with 0 registers.
+void parse_ptxas(const fs::path& txt, std::map<std::string, Function>* functions) {
   const std::regex entry(R"(Compiling entry function '([^']+)')"), props(R"(Function properties for (\S+))"),
       frame(R"((\d+) bytes stack frame, (\d+) bytes spill stores, (\d+) bytes spill loads)"),
-      used(R"(Used (\d+) registers(?:, used (\d+) barriers)?(?:, (\d+) bytes smem)?)");
+      used(R"(Used (\d+) registers)"), barriers(R"(used (\d+) barriers)"), smem(R"((\d+) bytes smem)");
   std::istringstream lines(read_file(txt));
   std::string line, current, props_of;
+  std::map<std::string, bool> has_used;  // entries of this file
   auto at = [&](const std::string& m) -> Function& {
-    Function& f = (*functions)[m];
+    Function& f = (*functions)[function_key(txt.filename().string(), m)];
     f.mangled = m, f.name = short_name(demangle(m)), f.file = txt.filename().string();
     return f;
   };
   std::smatch m;
-  while (std::getline(lines, line)) {
+  for (int no = 1; std::getline(lines, line); ++no) {
     if (std::regex_search(line, m, entry)) {
-      current = m[1], at(current).entry = true;
+      current = m[1], at(current).entry = true, has_used[current] = false;
     } else if (std::regex_search(line, m, props)) {
       props_of = m[1];
     } else if (std::regex_search(line, m, frame) && !props_of.empty()) {
       Function& f = at(props_of);
-      f.stack = std::stol(m[1]), f.spill_stores = std::stol(m[2]), f.spill_loads = std::stol(m[3]);
+      f.stack = number(m[1], txt, no), f.spill_stores = number(m[2], txt, no), f.spill_loads = number(m[3], txt, no);
     } else if (std::regex_search(line, m, used) && !current.empty()) {
       Function& f = at(current);
-      f.registers = std::stoi(m[1]);
-      f.barriers = m[2].matched ? std::stoi(m[2]) : 0;
-      f.smem = m[3].matched ? std::stol(m[3]) : 0;
+      f.registers = int(number(m[1], txt, no));
+      f.barriers = std::regex_search(line, m, barriers) ? int(number(m[1], txt, no)) : 0;
+      f.smem = std::regex_search(line, m, smem) ? number(m[1], txt, no) : 0;
+      has_used[current] = true;
     }
   }
-  fs::path ptx = txt;
-  ptx.replace_extension().replace_extension(".ptx");  // x.ptxas.txt -> x.ptx
-  // ".entry NAME(" ... ".maxntid X, Y, Z" before the body's "{": line by line (std::regex over a
-  // whole PTX file recurses too deep).
-  std::istringstream ptx_lines(read_file(ptx));
+  if (has_used.empty()) throw std::runtime_error(txt.string() + ": no 'Compiling entry function' line (not a ptxas report?)");
+  for (const auto& [mangled, seen] : has_used)
+    if (!seen) throw std::runtime_error(txt.string() + ": no 'Used N registers' line for " + mangled);
+}
+
+// The .maxntid (__launch_bounds__) of each kernel in <name>.ptx: ".entry NAME(" ... ".maxntid X, Y, Z"
+// before the body's "{", line by line (std::regex over a whole PTX file recurses too deep).
+void parse_ptx(const fs::path& ptx, const std::string& report, std::map<std::string, Function>* functions) {
+  std::istringstream lines(read_file(ptx));
   const std::regex entry_line(R"(^(?:\.visible\s+)?\.entry\s+(\S+)\()"), maxntid(R"(^\.maxntid (\d+), (\d+), (\d+))");
   Function* open = nullptr;
-  while (std::getline(ptx_lines, line)) {
+  std::string line;
+  std::smatch m;
+  for (int no = 1; std::getline(lines, line); ++no) {
     if (std::regex_search(line, m, entry_line)) {
-      auto f = functions->find(m[1]);
+      auto f = functions->find(function_key(report, m[1]));
       open = f == functions->end() ? nullptr : &f->second;
     } else if (open && std::regex_search(line, m, maxntid)) {
-      open->max_threads = std::stoi(m[1]) * std::stoi(m[2]) * std::stoi(m[3]);
+      open->max_threads = int(number(m[1], ptx, no) * number(m[2], ptx, no) * number(m[3], ptx, no));
     } else if (line.rfind("{", 0) == 0) {
       open = nullptr;
     }
   }
 }
 
+// Every <name>.ptxas.txt of the folder with its <name>.ptx. Two kernels of one name (a stale report
+// of a renamed kernels/*.cu, say) are an error: the join would pick one of them blindly.
 std::map<std::string, Function> read_reports(const fs::path& dir) {
   std::map<std::string, Function> functions;
   if (!fs::is_directory(dir)) throw std::runtime_error(dir.string() + ": not a folder (build the kernel_resources target)");
-  for (const auto& e : fs::directory_iterator(dir))
-    if (e.path().filename().string().size() > 10 && e.path().string().rfind(".ptxas.txt") == e.path().string().size() - 10)
-      parse_report(e.path(), &functions);
-  if (functions.empty()) throw std::runtime_error(dir.string() + ": no *.ptxas.txt reports");
+  const std::string suffix = ".ptxas.txt";
+  int reports = 0;
+  for (const auto& e : fs::directory_iterator(dir)) {
+    const std::string file = e.path().filename().string();
+    if (file.size() <= suffix.size() || file.compare(file.size() - suffix.size(), suffix.size(), suffix) != 0) continue;
+    parse_ptxas(e.path(), &functions);
+    parse_ptx(dir / (file.substr(0, file.size() - suffix.size()) + ".ptx"), file, &functions);
+    ++reports;
+  }
+  if (reports == 0) throw std::runtime_error(dir.string() + ": no *.ptxas.txt reports");
+  std::map<std::string, const Function*> by_name;
+  for (const auto& [key, f] : functions) {
+    if (!f.entry) continue;
+    auto [it, fresh] = by_name.emplace(f.name, &f);
+    if (!fresh)
+      throw std::runtime_error(dir.string() + ": kernel " + f.name + " is in both " + it->second->file + " and " + f.file +
+                               " (a stale report? delete the folder and build again)");
+  }
   return functions;
 }
 
@@ -189,6 +229,8 @@ struct Occupancy {
   std::string limit;     // what limits it
 };
 
+// The default 48 KiB limit of dynamic shared memory applies (FUNC_SHMEM_LIMIT_DEFAULT): no kernel opts
+// into more with cudaFuncSetAttribute. One that does would need that limit here.
 Occupancy occupancy(const Function& f, const Launch& l) {
   cudaOccFuncAttributes a;
   a.maxThreadsPerBlock = f.max_threads ? f.max_threads : INT_MAX;
@@ -216,7 +258,7 @@ Occupancy occupancy(const Function& f, const Launch& l) {
 }
 
 const Function* find_kernel(const std::map<std::string, Function>& functions, const std::string& name) {
-  for (const auto& [mangled, f] : functions)
+  for (const auto& [key, f] : functions)
     if (f.entry && f.name == name) return &f;
   // convnet::launch names an instance by its argument's short form ("optimizer_step_kernel<adam>" for
   // optimizer_step_kernel<AdamArgs>): match the base name and the argument as a case-blind prefix.
@@ -227,7 +269,7 @@ const Function* find_kernel(const std::map<std::string, Function>& functions, co
     return s;
   };
   const std::string base = name.substr(0, lt + 1), arg = lower(name.substr(lt + 1, name.size() - lt - 2));
-  for (const auto& [mangled, f] : functions)
+  for (const auto& [key, f] : functions)
     if (f.entry && f.name.rfind(base, 0) == 0 && lower(f.name.substr(base.size())).rfind(arg, 0) == 0) return &f;
   return nullptr;
 }
@@ -276,7 +318,7 @@ int report(const std::map<std::string, Function>& functions, const std::vector<L
                          " B of shared memory cannot be resident on an sm_90 SM (" + o.limit + ")");
   }
   int spilling = 0;
-  for (const auto& [mangled, f] : functions)
+  for (const auto& [key, f] : functions)
     if (f.spill_stores || f.spill_loads || f.stack) {
       ++spilling;
       failures.push_back(f.name + " (" + f.file + "): " + std::to_string(f.stack) + " bytes stack frame, " +
@@ -284,7 +326,7 @@ int report(const std::map<std::string, Function>& functions, const std::vector<L
                          " bytes spill loads (local memory, off-chip)");
     }
   std::vector<std::string> unlaunched;
-  for (const auto& [mangled, f] : functions) {
+  for (const auto& [key, f] : functions) {
     if (!f.entry) continue;
     const bool used = std::any_of(launches.begin(), launches.end(),
                                   [&](const Launch& l) { return find_kernel(functions, l.name) == &f; });
@@ -311,9 +353,10 @@ int main(int argc, char** argv) {
   bool check = false;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
-    if (a == "--ptxas-dir" && i + 1 < argc) {
+    if ((a == "--ptxas-dir" || a == "--batch") && i + 1 == argc) return usage((a + ": missing value").c_str());
+    if (a == "--ptxas-dir") {
       dir = argv[++i];
-    } else if (a == "--batch" && i + 1 < argc) {
+    } else if (a == "--batch") {
       char* end = nullptr;
       const long b = std::strtol(argv[++i], &end, 10);
       if (*end != '\0' || b < 1 || b > 4096) return usage("--batch: expected an integer in 1..4096");

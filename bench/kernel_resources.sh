@@ -28,9 +28,11 @@ fi
 cat bench/logs/kernel_resources.md
 
 machine="$(nproc)-core $(uname -m) dev VM, no GPU (compile time: ptxas for sm_90, launch shapes from the simulator)"
-commit=$(git rev-parse --short HEAD)$(git diff --quiet HEAD -- kernels host/gpu_backend.cpp bench/kernel_resources.cpp \
-  bench/ptxas_report.cmake tests/simt || echo "+dirty")
-nvcc_version=$(nvcc --version | sed -n 's/.*release \([0-9.]*\).*/\1/p')
+commit=$(git rev-parse --short HEAD)$(git diff --quiet HEAD -- kernels host/gpu_backend.cpp host/fused_plan.cpp \
+  host/fused_plan.h host/model.cpp bench/kernel_resources.cpp bench/ptxas_report.cmake tests/simt || echo "+dirty")
+# The nvcc the build used (CMake's cache), not whichever is on PATH.
+nvcc=$(sed -n 's/^CMAKE_CUDA_COMPILER:[A-Z]*=//p' build/CMakeCache.txt)
+nvcc_version=$("${nvcc:-nvcc}" --version | sed -n 's/.*release \([0-9.]*\).*/\1/p')
 python3 - "$(date -u +%F)" "$machine" "$commit" "bench/kernel_resources.sh $batch" "$nvcc_version" <<'EOF'
 import pathlib, re, subprocess, sys
 date, machine, commit, command, nvcc = sys.argv[1:]

@@ -501,9 +501,6 @@ TEST(OutputFiles, AReadOnlyFolderIsRefusedBeforeTraining) {
   }
 }
 
-// Out of host memory: a batch whose buffers cannot fit is refused before anything is touched (with
-// overcommit the allocation would succeed and the OOM killer end the run without a word), and an
-// allocation refused by an address-space limit is reported too; both one line, exit 2.
 // `train --no-test` reads only the training files: a folder without the t10k pair trains, and the
 // same run that needs the test set names the missing file.
 TEST(DataFiles, NoTestTrainsWithoutTheTestFiles) {
@@ -522,6 +519,9 @@ TEST(DataFiles, NoTestTrainsWithoutTheTestFiles) {
   EXPECT_NE(error_line(missing).find("t10k-images"), std::string::npos) << missing.err;
 }
 
+// Out of host memory: a batch whose buffers cannot fit is refused before anything is touched (with
+// overcommit the allocation would succeed and the OOM killer end the run without a word), and an
+// allocation refused by an address-space limit is reported too; both one line, exit 2.
 TEST(HostMemory, ABatchLargerThanMemoryIsRefusedBeforeAllocating) {
   Folder t;
   ASSERT_TRUE(t.ok());

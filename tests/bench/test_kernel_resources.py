@@ -70,12 +70,28 @@ class KernelResources(unittest.TestCase):
         self.expect_failure("head_train_kernel: launched with 256 threads, over its __launch_bounds__(128)")
 
     def test_a_block_that_cannot_be_resident_fails(self):
-        self.edit("dropout.ptxas.txt", r"(Used \d+ registers, used \d+ barriers)$", r"\1, 240000 bytes smem")
+        self.edit("dropout.ptxas.txt", r"^(.*Used \d+ registers).*$", r"\1, 240000 bytes smem")
         self.expect_failure("dropout_kernel: a block of 256 threads", "cannot be resident on an sm_90 SM")
 
     def test_a_launched_kernel_missing_from_the_reports_fails(self):
         os.remove(os.path.join(self.dir, "softmax_xent.ptxas.txt"))
         self.expect_failure("softmax_xent_kernel: launched, but ptxas reported no kernel of that name")
+
+    def test_a_stale_report_of_the_same_kernels_is_an_error(self):
+        # A renamed kernels/*.cu leaves its old report behind; the join must not pick one blindly.
+        for ext in ("ptxas.txt", "ptx"):
+            shutil.copy(os.path.join(self.dir, "dropout." + ext), os.path.join(self.dir, "dropout_old." + ext))
+        r = run(self.dir, "--check")
+        self.assertEqual(r.returncode, 2, r.stdout + r.stderr)
+        self.assertIn("kernel dropout_kernel is in both dropout", r.stderr)
+        self.assertIn("a stale report?", r.stderr)
+
+    def test_a_report_in_another_format_is_an_error_not_zero_registers(self):
+        self.edit("maxpool.ptxas.txt", r"^(.*)Used (\d+) registers(.*)$", r"\1Registers: \2\3")
+        r = run(self.dir, "--check")
+        self.assertEqual(r.returncode, 2, r.stdout + r.stderr)
+        self.assertRegex(r.stderr, r"maxpool\.ptxas\.txt: no 'Used N registers' line for \S+maxpool_backward_kernel")
+        self.assertEqual(r.stdout, "")
 
     def test_bad_arguments_are_one_clear_line(self):
         empty = os.path.join(self.tmp, "empty")
@@ -83,6 +99,7 @@ class KernelResources(unittest.TestCase):
         for args, why in (([], "--ptxas-dir is required"), (["--ptxas-dir", empty], "no *.ptxas.txt reports"),
                           (["--ptxas-dir", os.path.join(self.tmp, "nope")], "not a folder"),
                           (["--ptxas-dir", self.dir, "--batch", "0"], "--batch: expected an integer"),
+                          (["--ptxas-dir", self.dir, "--batch"], "--batch: missing value"),
                           (["--ptxas-dir", self.dir, "--frobnicate"], "unknown argument '--frobnicate'")):
             r = subprocess.run([TOOL, *args], capture_output=True, text=True, timeout=60)
             self.assertEqual(r.returncode, 2, args)

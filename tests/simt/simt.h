@@ -339,8 +339,9 @@ struct LaunchStats {
 };
 LaunchStats last_launch_stats();
 
-// The configuration of every launch the simulator runs (or rejects) while a ScopedLaunchLog is alive,
-// graph replays included (each kernel node runs as a launch); for tools that report what a training
+// The configuration of every launch the simulator runs, or rejects for its configuration, while a
+// ScopedLaunchLog is alive. A launch on a capturing stream is logged when its graph runs (each kernel
+// node runs as a launch), not at capture; for tools that report what a training
 // step launches (bench/kernel_resources.cpp joins it with ptxas' register counts). Logs nest: the
 // innermost one records.
 struct LaunchRecord {
