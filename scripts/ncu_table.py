@@ -4,7 +4,7 @@
 Input: the log of
     ncu --csv --print-units base --print-kernel-base function --log-file FILE \\
         --metrics gpu__time_duration.sum,dram__bytes.sum.per_second,\\
-sm__throughput.avg.pct_of_peak_sustained_elapsed ...
+sm__throughput.avg.pct_of_peak_sustained_elapsed,sm__warps_active.avg.pct_of_peak_sustained_active ...
 i.e. ncu's default "details" page as CSV: a header row
     "ID","Process ID","Process Name","Host Name","Kernel Name",...,"Metric Name","Metric Unit","Metric Value"
 then one row per metric per profiled launch. ncu's own "==PROF==" / "==WARNING==" lines may be mixed
@@ -12,8 +12,10 @@ in and are skipped. Older ncu versions add "Kernel Time" and lack "Block Size"/"
 layout works, as do scaled units (usecond, Gbyte/second) and thousands separators ("1,234.5").
 
 Output: a markdown table, heaviest kernel first: kernel, calls (and calls/step with --steps), mean
-duration in microseconds, summed duration, share of the summed duration, DRAM throughput in GB/s
-and SM throughput in % of peak, both weighted by duration over the launches that report them. It is
+duration in microseconds, summed duration, share of the summed duration, DRAM throughput in GB/s,
+SM throughput in % of peak and achieved occupancy (resident warps in % of the SM's maximum: compare
+with the theoretical occupancy bench/kernel_resources.sh computes), each weighted by duration over
+the launches that report it ("n/a" for a CSV without that metric). It is
 printed and, with --out, written to a file. With --by-grid, launches of one kernel with different
 grid or block sizes are separate rows (a layer per row, as far as shapes differ).
 
@@ -29,6 +31,7 @@ import sys
 TIME = "gpu__time_duration.sum"
 DRAM = "dram__bytes.sum.per_second"
 SM = "sm__throughput.avg.pct_of_peak_sustained_elapsed"
+OCC = "sm__warps_active.avg.pct_of_peak_sustained_active"  # achieved occupancy
 
 TIME_UNITS = {"nsecond": 1e-3, "ns": 1e-3, "usecond": 1.0, "us": 1.0, "msecond": 1e3, "ms": 1e3,
               "second": 1e6, "s": 1e6}
@@ -90,7 +93,7 @@ def launches(path):
         launch = out.setdefault(key, {"kernel": r["Kernel Name"], "grid": r.get("Grid Size", ""),
                                       "block": r.get("Block Size", "")})
         metric = r["Metric Name"]
-        if metric in (TIME, DRAM, SM):
+        if metric in (TIME, DRAM, SM, OCC):
             launch[metric] = in_unit(metric, r["Metric Unit"].strip(), number(r["Metric Value"], where), where)
     if header is None:
         raise CsvError(f"{path}: no ncu --csv header (\"ID\",...,\"Kernel Name\",...,\"Metric Name\","
@@ -99,7 +102,7 @@ def launches(path):
 
 
 def aggregate(rows, by_grid):
-    """Per kernel (or kernel and launch shape): calls, summed µs, duration-weighted DRAM and SM."""
+    """Per kernel (or kernel and launch shape): calls, summed µs, duration-weighted DRAM, SM, occupancy."""
     kernels = {}
     for launch in rows:
         duration = launch.get(TIME)
@@ -108,10 +111,10 @@ def aggregate(rows, by_grid):
         name = launch["kernel"]
         if by_grid and launch["grid"]:
             name += f" grid {launch['grid']} block {launch['block']}"
-        k = kernels.setdefault(name, {"calls": 0, "us": 0.0, DRAM: [0.0, 0.0], SM: [0.0, 0.0]})
+        k = kernels.setdefault(name, {"calls": 0, "us": 0.0, DRAM: [0.0, 0.0], SM: [0.0, 0.0], OCC: [0.0, 0.0]})
         k["calls"] += 1
         k["us"] += duration
-        for metric in (DRAM, SM):
+        for metric in (DRAM, SM, OCC):
             if launch.get(metric) is not None:
                 k[metric][0] += launch[metric] * duration
                 k[metric][1] += duration
@@ -127,7 +130,7 @@ def table(kernels, steps, source):
     calls = sum(k["calls"] for k in kernels.values())
     per_step = steps is not None
     head = ["kernel", "calls"] + (["calls/step"] if per_step else []) + \
-        ["mean µs", "total µs", "share", "DRAM GB/s", "SM %"]
+        ["mean µs", "total µs", "share", "DRAM GB/s", "SM %", "occupancy %"]
     lines = [f"Kernels profiled by Nsight Compute: {calls} launches, {total:.1f} µs in all"
              + (f", {steps} steps" if per_step else "") + f" ({source})", "",
              "| " + " | ".join(head) + " |",
@@ -137,10 +140,10 @@ def table(kernels, steps, source):
         cells += [f"{k['calls'] / steps:g}"] if per_step else []
         share = 100.0 * k["us"] / total if total > 0 else 0.0
         cells += [f"{k['us'] / k['calls']:.2f}", f"{k['us']:.1f}", f"{share:.1f}%", weighted(k[DRAM]),
-                  weighted(k[SM])]
+                  weighted(k[SM]), weighted(k[OCC])]
         lines.append("| " + " | ".join(cells) + " |")
     cells = ["**all kernels**", str(calls)] + ([f"{calls / steps:g}"] if per_step else [])
-    cells += ["", f"{total:.1f}", "100.0%" if total > 0 else "0.0%", "", ""]
+    cells += ["", f"{total:.1f}", "100.0%" if total > 0 else "0.0%", "", "", ""]
     lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 

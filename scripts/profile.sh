@@ -9,8 +9,9 @@
 #
 # ncu (default; NCU=path to override, NCU_FLAGS for extra ncu options such as
 # "--clock-control none --cache-control none"): profiles only that window (--profile-from-start off),
-# collecting gpu__time_duration.sum, dram__bytes.sum.per_second and
-# sm__throughput.avg.pct_of_peak_sustained_elapsed into DIR/ncu.csv, then scripts/ncu_table.py turns
+# collecting gpu__time_duration.sum, dram__bytes.sum.per_second,
+# sm__throughput.avg.pct_of_peak_sustained_elapsed and sm__warps_active.avg.pct_of_peak_sustained_active
+# (achieved occupancy) into DIR/ncu.csv, then scripts/ncu_table.py turns
 # it into the per-kernel markdown table DIR/kernels.md (also printed). Nsight Compute replays every
 # kernel by itself (caches flushed, clocks at base by default): durations per kernel, not step time.
 #
@@ -28,7 +29,7 @@ NSYS=${NSYS:-nsys}
 CONVNET=${CONVNET:-build/convnet}
 PYTHON=${PYTHON:-python3}
 DRY=${PROFILE_DRY_RUN:-0}
-METRICS=gpu__time_duration.sum,dram__bytes.sum.per_second,sm__throughput.avg.pct_of_peak_sustained_elapsed
+METRICS=gpu__time_duration.sum,dram__bytes.sum.per_second,sm__throughput.avg.pct_of_peak_sustained_elapsed,sm__warps_active.avg.pct_of_peak_sustained_active
 
 usage() { sed -n '2,23p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
 

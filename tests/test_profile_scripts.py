@@ -35,17 +35,18 @@ def table(*args):
 class NcuTable(unittest.TestCase):
     def test_fixture_table(self):
         # By hand from the fixture: 2 steps of 5 launches; durations in ns with thousands separators,
-        # DRAM in byte/s, one DRAM value n/a (adam's first launch: its GB/s is the second's alone).
+        # DRAM in byte/s, one DRAM value n/a (adam's first launch: its GB/s is the second's alone);
+        # im2col's occupancy weights its two shapes by duration: (90 * 3 + 60 * 2) / 5 = 78.
         expected = (
             "Kernels profiled by Nsight Compute: 10 launches, 40.0 µs in all, 2 steps (tests/data/ncu_details.csv)\n"
             "\n"
-            "| kernel | calls | calls/step | mean µs | total µs | share | DRAM GB/s | SM % |\n"
-            "|---|--:|--:|--:|--:|--:|--:|--:|\n"
-            f"| {GEMM} | 2 | 1 | 10.00 | 20.0 | 50.0% | 200.0 | 60.0 |\n"
-            "| im2col_kernel | 4 | 2 | 2.50 | 10.0 | 25.0% | 380.0 | 28.0 |\n"
-            "| adam_update_kernel | 2 | 1 | 3.00 | 6.0 | 15.0% | 300.0 | 23.3 |\n"
-            "| gather_batch_kernel | 2 | 1 | 2.00 | 4.0 | 10.0% | 100.0 | 5.0 |\n"
-            "| **all kernels** | 10 | 5 |  | 40.0 | 100.0% |  |  |\n")
+            "| kernel | calls | calls/step | mean µs | total µs | share | DRAM GB/s | SM % | occupancy % |\n"
+            "|---|--:|--:|--:|--:|--:|--:|--:|--:|\n"
+            f"| {GEMM} | 2 | 1 | 10.00 | 20.0 | 50.0% | 200.0 | 60.0 | 40.0 |\n"
+            "| im2col_kernel | 4 | 2 | 2.50 | 10.0 | 25.0% | 380.0 | 28.0 | 78.0 |\n"
+            "| adam_update_kernel | 2 | 1 | 3.00 | 6.0 | 15.0% | 300.0 | 23.3 | 80.0 |\n"
+            "| gather_batch_kernel | 2 | 1 | 2.00 | 4.0 | 10.0% | 100.0 | 5.0 | 10.0 |\n"
+            "| **all kernels** | 10 | 5 |  | 40.0 | 100.0% |  |  |  |\n")
         with tempfile.TemporaryDirectory() as tmp:
             out = os.path.join(tmp, "kernels.md")
             r = table("tests/data/ncu_details.csv", "--steps", "2", "--out", out)
@@ -67,9 +68,9 @@ class NcuTable(unittest.TestCase):
     def test_by_grid_splits_launch_shapes(self):
         r = table(FIXTURE, "--by-grid")
         self.assertEqual(r.returncode, 0, r.stderr)
-        self.assertIn("| im2col_kernel grid (1352, 1, 1) block (256, 1, 1) | 2 | 3.00 | 6.0 | 15.0% | 500.0 | 20.0 |",
+        self.assertIn("| im2col_kernel grid (1352, 1, 1) block (256, 1, 1) | 2 | 3.00 | 6.0 | 15.0% | 500.0 | 20.0 | 90.0 |",
                       r.stdout)
-        self.assertIn("| im2col_kernel grid (338, 1, 1) block (256, 1, 1) | 2 | 2.00 | 4.0 | 10.0% | 200.0 | 40.0 |",
+        self.assertIn("| im2col_kernel grid (338, 1, 1) block (256, 1, 1) | 2 | 2.00 | 4.0 | 10.0% | 200.0 | 40.0 | 60.0 |",
                       r.stdout)
 
     def write(self, text):
@@ -93,8 +94,9 @@ class NcuTable(unittest.TestCase):
                      base + ',"launch__grid_size","","1,352"']
         r = table(self.write("\n".join(rows) + "\n"), "--by-grid")
         self.assertEqual(r.returncode, 0, r.stderr)
-        # 4 us in all; DRAM (1200 * 1.5 + 800 * 2.5) / 4 = 950 GB/s; SM (10 * 1.5 + 30 * 2.5) / 4 = 22.5 %.
-        self.assertIn(f"| {name} | 2 | 2.00 | 4.0 | 100.0% | 950.0 | 22.5 |", r.stdout)
+        # 4 us in all; DRAM (1200 * 1.5 + 800 * 2.5) / 4 = 950 GB/s; SM (10 * 1.5 + 30 * 2.5) / 4 = 22.5 %;
+        # no occupancy metric in this CSV: n/a.
+        self.assertIn(f"| {name} | 2 | 2.00 | 4.0 | 100.0% | 950.0 | 22.5 | n/a |", r.stdout)
 
     def test_errors_name_the_file_and_line(self):
         r = table(self.write("==PROF== Connected to process 1\nno csv here\n"))
@@ -130,7 +132,8 @@ class ProfileScript(unittest.TestCase):
         lines = r.stdout.splitlines()
         self.assertEqual(lines, [
             "+ env LC_ALL=C /opt/nsight/ncu --profile-from-start off --metrics "
-            "gpu__time_duration.sum,dram__bytes.sum.per_second,sm__throughput.avg.pct_of_peak_sustained_elapsed "
+            "gpu__time_duration.sum,dram__bytes.sum.per_second,sm__throughput.avg.pct_of_peak_sustained_elapsed,"
+            "sm__warps_active.avg.pct_of_peak_sustained_active "
             "--csv --print-units base --print-kernel-base function --log-file /tmp/prof/ncu.csv "
             "/nonexistent/convnet train --device gpu --profile-steps 7 --warmup-steps 3 --data /tmp/my\\ data "
             "--batch-size 64",
