@@ -295,6 +295,22 @@ bool pnm_number_overflows(const Bytes& b) {
   return false;
 }
 
+// True when the PNM header's width, height or maxval does not start with a digit ("-5", "x"): stb
+// reads such a header as 0x0, which would be reported as a zero-size image. Tokenised as above.
+bool pnm_header_not_numbers(const Bytes& b) {
+  size_t p = 2;
+  for (int i = 0; i < 3; ++i) {
+    for (;;) {
+      while (p < b.size() && std::strchr(" \t\n\v\f\r", b[p]) && b[p]) ++p;
+      if (p >= b.size() || b[p] != '#') break;
+      while (p < b.size() && b[p] != '\n' && b[p] != '\r') ++p;
+    }
+    if (p >= b.size() || b[p] < '0' || b[p] > '9') return true;
+    while (p < b.size() && b[p] >= '0' && b[p] <= '9') ++p;
+  }
+  return false;
+}
+
 Bytes read_file(const std::string& path) {
   struct stat st {};
   if (stat(path.c_str(), &st) != 0) throw InputError(path + ": cannot open: " + std::strerror(errno));
@@ -378,6 +394,10 @@ Image load_image_gray(const std::string& path) {
     throw InputError(path + ": corrupt JPEG (a scan uses a Huffman table that no DHT segment defines)");
   if (format == "PNM" && pnm_number_overflows(bytes))
     throw InputError(path + ": corrupt PNM (a header number is larger than 2147483647)");
+  if (format == "PNM" && pnm_header_not_numbers(bytes))
+    throw InputError(path + ": corrupt PNM (the header's width, height and maxval must be decimal numbers)");
+  // The signature and the logical screen descriptor; stb reads a shorter file as 0x0.
+  if (format == "GIF" && bytes.size() < 13) throw InputError(path + ": truncated GIF (shorter than its 13-byte header)");
   // stbi_info tries every format in turn, so its failure reason is always "unknown image type".
   if (!stbi_info_from_memory(bytes.data(), size, &w, &h, &channels))
     throw InputError(path + ": corrupt or truncated " + format + " (its header cannot be read)");

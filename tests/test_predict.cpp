@@ -238,6 +238,9 @@ TEST(ImageIo, BadFilesAreOneErrorNamingTheFile) {
       {"last-byte.pgm", truncated(pgm, pgm.size() - 1)},
       {"half.gif", truncated(gif, gif.size() / 2)},
       {"no-terminator.gif", truncated(gif, gif.size() - 2)},
+      {"signature-only.gif", Bytes{'G', 'I', 'F', '8', '9', 'a'}},
+      {"negative.pgm", Bytes{'P', '5', '\n', '-', '5', ' ', '5', '\n', '2', '5', '5', '\n', 0, 0, 0, 0, 0}},
+      {"zero-width.pgm", Bytes{'P', '5', '\n', '0', ' ', '5', '\n', '2', '5', '5', '\n'}},
   };
   const std::map<std::string, std::string> expect = {
       {"empty.png", "empty file"},          {"text.png", "not an image"},
@@ -249,6 +252,9 @@ TEST(ImageIo, BadFilesAreOneErrorNamingTheFile) {
       {"half.bmp", "truncated BMP"},        {"last-byte.bmp", "truncated BMP"},
       {"half.pgm", "truncated PNM"},        {"last-byte.pgm", "truncated PNM"},
       {"half.gif", "truncated GIF"},        {"no-terminator.gif", "truncated GIF"},
+      {"signature-only.gif", "truncated GIF (shorter than its 13-byte header)"},
+      {"negative.pgm", "corrupt PNM (the header's width, height and maxval must be decimal numbers)"},
+      {"zero-width.pgm", "zero-size image"},
   };
   for (const auto& [name, bytes] : files) write_bytes(dir / name, bytes);
   for (const auto& [name, want] : expect) {
