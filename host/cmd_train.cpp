@@ -104,6 +104,12 @@ const char* const kTrainHelp =
 void check_destinations(const TrainOptions& o) {
   refuse_same_output({{"save", o.settings.save}, {"checkpoint", o.checkpoint_path}, {"log", o.settings.log}},
                      o.resumed ? " (a resumed run's --save and --log default to the checkpoint's)" : "");
+  // Without --checkpoint, Ctrl-C saves to ./convnet-interrupted.ckpt: it would replace that file.
+  if (o.checkpoint_path.empty())
+    for (const auto& [flag, path] : {std::pair{"save", o.settings.save}, std::pair{"log", o.settings.log}})
+      if (!path.empty() && same_output_file(path, kInterruptCheckpoint))
+        throw UsageError(std::string("--") + flag + ": " + path + " is where Ctrl-C saves a checkpoint when there is no " +
+                         "--checkpoint; name another file, or give --checkpoint");
   if (!o.settings.save.empty()) check_output_file("save", o.settings.save);
   if (!o.checkpoint_path.empty()) check_output_file("checkpoint", o.checkpoint_path);
   if (!o.settings.log.empty()) check_log_file("log", o.settings.log);

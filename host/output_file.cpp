@@ -130,7 +130,7 @@ void check_log_file(const std::string& flag, const std::string& path) {
   if (!problem.empty()) throw UsageError("--" + flag + ": " + path + " " + problem + "; appending would ruin it");
 }
 
-void refuse_same_output(const std::vector<std::pair<std::string, std::string>>& outputs, const std::string& note) {
+bool same_output_file(const std::string& a, const std::string& b) {
   auto key = [](const std::string& path) {  // weakly_canonical leaves a relative path relative
     std::error_code ec;
     const fs::path abs = fs::absolute(output_target(path), ec);
@@ -138,11 +138,15 @@ void refuse_same_output(const std::vector<std::pair<std::string, std::string>>& 
     const fs::path k = fs::weakly_canonical(abs, ec);
     return (ec ? abs : k).lexically_normal().string();
   };
+  return key(a) == key(b);
+}
+
+void refuse_same_output(const std::vector<std::pair<std::string, std::string>>& outputs, const std::string& note) {
   for (size_t i = 0; i < outputs.size(); ++i)
     for (size_t j = i + 1; j < outputs.size(); ++j) {
       const auto& [a, pa] = outputs[i];
       const auto& [b, pb] = outputs[j];
-      if (pa.empty() || pb.empty() || key(pa) != key(pb)) continue;
+      if (pa.empty() || pb.empty() || !same_output_file(pa, pb)) continue;
       throw UsageError("--" + a + " and --" + b + " name the same file (" + pa + (pa == pb ? "" : ", " + pb) +
                        "); each needs its own" + note);
     }

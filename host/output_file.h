@@ -47,4 +47,7 @@ void check_log_file(const std::string& flag, const std::string& path);
 // `note` is appended to the message (say where a default came from).
 void refuse_same_output(const std::vector<std::pair<std::string, std::string>>& outputs, const std::string& note = "");
 
+// Whether two output paths name the same file, compared as refuse_same_output compares them.
+bool same_output_file(const std::string& a, const std::string& b);
+
 }  // namespace convnet

@@ -471,6 +471,10 @@ TEST(OutputFiles, TwoFlagsNamingOneFileAreAUsageError) {
   expect_refused_before_training(t, {"--checkpoint", t.file("./x"), "--log", t.file("link")},
                                  {"--checkpoint and --log name the same file"});
   EXPECT_FALSE(std::filesystem::exists(x));
+  // Without --checkpoint, a Ctrl-C checkpoint goes to ./convnet-interrupted.ckpt, replacing that file.
+  expect_refused_before_training(t, {"--save", "./convnet-interrupted.ckpt"},
+                                 {"--save: ./convnet-interrupted.ckpt is where Ctrl-C saves a checkpoint"});
+  expect_refused_before_training(t, {"--log", "convnet-interrupted.ckpt"}, {"--log: convnet-interrupted.ckpt is where"});
 
   const std::string ckpt = t.file("run.ckpt");
   std::vector<std::string> args = kSmall;
