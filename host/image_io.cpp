@@ -256,59 +256,42 @@ bool gif_complete(const Bytes& b) {
   return false;
 }
 
-// Binary PNM: header (magic, width, height, maxval with '#' comments, one whitespace) then
-// width * height * channels samples of 1 or 2 bytes.
+// A binary PNM header after "P5" / "P6": width, height and maxval, tokenised as stb_image does
+// (whitespace and '#' comments between the numbers). stb_image 2.27 reads each into an int with no
+// overflow check (undefined behaviour; found by tests/fuzz/fuzz_image), and reads a number that does
+// not start with a digit ("-5") as 0, so a file is refused on either before stb reads it.
+struct PnmHeader {
+  uint64_t value[3] = {0, 0, 0};  // saturated at 2^40
+  bool overflow = false;          // a number past INT_MAX
+  bool not_a_number = false;      // a number that does not start with a digit, or is missing
+  size_t end = 2;                 // just past maxval
+};
+
+PnmHeader read_pnm_header(const Bytes& b) {
+  PnmHeader h;
+  size_t p = 2;
+  for (uint64_t& v : h.value) {
+    for (;;) {
+      while (p < b.size() && std::strchr(" \t\n\v\f\r", b[p]) && b[p]) ++p;
+      if (p >= b.size() || b[p] != '#') break;
+      while (p < b.size() && b[p] != '\n' && b[p] != '\r') ++p;
+    }
+    if (p >= b.size() || b[p] < '0' || b[p] > '9') h.not_a_number = true;
+    for (; p < b.size() && b[p] >= '0' && b[p] <= '9'; ++p) {
+      v = std::min<uint64_t>(v * 10 + static_cast<uint64_t>(b[p] - '0'), uint64_t{1} << 40);
+      if (v > 0x7fffffff) h.overflow = true;
+    }
+  }
+  h.end = p;
+  return h;
+}
+
+// Binary PNM: the header, one whitespace, then width * height * channels samples of 1 or 2 bytes.
 bool pnm_complete(const Bytes& b, int w, int h, int channels) {
-  size_t p = 2;
-  long long vals[3] = {0, 0, 0};
-  for (long long& v : vals) {
-    for (;;) {
-      while (p < b.size() && std::strchr(" \t\n\v\f\r", b[p]) && b[p]) ++p;
-      if (p < b.size() && b[p] == '#') {
-        while (p < b.size() && b[p] != '\n' && b[p] != '\r') ++p;
-        continue;
-      }
-      break;
-    }
-    while (p < b.size() && b[p] >= '0' && b[p] <= '9' && v < (1LL << 40)) v = v * 10 + (b[p++] - '0');
-  }
-  ++p;  // the single whitespace after maxval
-  const uint64_t sample = vals[2] > 255 ? 2 : 1;
+  const PnmHeader header = read_pnm_header(b);
+  const size_t p = header.end + 1;  // the single whitespace after maxval
+  const uint64_t sample = header.value[2] > 255 ? 2 : 1;
   return b.size() >= p && b.size() - p >= static_cast<uint64_t>(w) * static_cast<uint64_t>(h) * static_cast<uint64_t>(channels) * sample;
-}
-
-// stb_image 2.27 reads the PNM header's width, height and maxval into an int with no overflow
-// check (undefined behaviour; found by tests/fuzz/fuzz_image). True when one of them is past
-// INT_MAX, so the file is refused before stb reads it. Tokenised as stb does: whitespace and
-// '#' comments between the numbers.
-bool pnm_number_overflows(const Bytes& b) {
-  size_t p = 2;  // after "P5" / "P6"
-  for (int i = 0; i < 3; ++i) {
-    for (;;) {
-      while (p < b.size() && std::strchr(" \t\n\v\f\r", b[p]) && b[p]) ++p;
-      if (p >= b.size() || b[p] != '#') break;
-      while (p < b.size() && b[p] != '\n' && b[p] != '\r') ++p;
-    }
-    for (uint64_t v = 0; p < b.size() && b[p] >= '0' && b[p] <= '9'; ++p)
-      if ((v = v * 10 + (b[p] - '0')) > 0x7fffffff) return true;
-  }
-  return false;
-}
-
-// True when the PNM header's width, height or maxval does not start with a digit ("-5", "x"): stb
-// reads such a header as 0x0, which would be reported as a zero-size image. Tokenised as above.
-bool pnm_header_not_numbers(const Bytes& b) {
-  size_t p = 2;
-  for (int i = 0; i < 3; ++i) {
-    for (;;) {
-      while (p < b.size() && std::strchr(" \t\n\v\f\r", b[p]) && b[p]) ++p;
-      if (p >= b.size() || b[p] != '#') break;
-      while (p < b.size() && b[p] != '\n' && b[p] != '\r') ++p;
-    }
-    if (p >= b.size() || b[p] < '0' || b[p] > '9') return true;
-    while (p < b.size() && b[p] >= '0' && b[p] <= '9') ++p;
-  }
-  return false;
 }
 
 Bytes read_file(const std::string& path) {
@@ -392,10 +375,12 @@ Image load_image_gray(const std::string& path) {
     throw InputError(path + ": corrupt JPEG (a Huffman table declares more than 256 codes)");
   if (format == "JPEG" && jpeg_undefined_huffman_table(bytes))
     throw InputError(path + ": corrupt JPEG (a scan uses a Huffman table that no DHT segment defines)");
-  if (format == "PNM" && pnm_number_overflows(bytes))
-    throw InputError(path + ": corrupt PNM (a header number is larger than 2147483647)");
-  if (format == "PNM" && pnm_header_not_numbers(bytes))
-    throw InputError(path + ": corrupt PNM (the header's width, height and maxval must be decimal numbers)");
+  if (format == "PNM") {
+    const PnmHeader header = read_pnm_header(bytes);
+    if (header.overflow) throw InputError(path + ": corrupt PNM (a header number is larger than 2147483647)");
+    if (header.not_a_number)
+      throw InputError(path + ": corrupt PNM (the header's width, height and maxval must be decimal numbers)");
+  }
   // The signature and the logical screen descriptor; stb reads a shorter file as 0x0.
   if (format == "GIF" && bytes.size() < 13) throw InputError(path + ": truncated GIF (shorter than its 13-byte header)");
   // stbi_info tries every format in turn, so its failure reason is always "unknown image type".
