@@ -34,7 +34,7 @@ commit=$(git rev-parse --short HEAD)$(git diff --quiet HEAD -- kernels host/gpu_
 nvcc=$(sed -n 's/^CMAKE_CUDA_COMPILER:[A-Z]*=//p' build/CMakeCache.txt)
 nvcc_version=$("${nvcc:-nvcc}" --version | sed -n 's/.*release \([0-9.]*\).*/\1/p')
 python3 - "$(date -u +%F)" "$machine" "$commit" "bench/kernel_resources.sh $batch" "$nvcc_version" <<'EOF'
-import pathlib, re, subprocess, sys
+import pathlib, subprocess, sys
 date, machine, commit, command, nvcc = sys.argv[1:]
 table = pathlib.Path("bench/logs/kernel_resources.md").read_text()
 rows = [[c.strip() for c in line.strip("|").split("|")] for line in table.splitlines()
@@ -49,16 +49,9 @@ subprocess.run([sys.executable, "bench/append_row.py", "Kernel resources on sm_9
                 "date|machine|commit|command|nvcc|fused training step: kernel launch shapes (kernels)|"
                 "lowest theoretical occupancy there (limited by)|most registers/thread|spills, stack frames|"
                 "check (bounds, residency, spills)", summary], check=True)
-path = pathlib.Path("bench/RESULTS.md")
-lines = path.read_text().splitlines()
-heading = "## Kernel resources on sm_90: latest table"
-body = [f"Date {date}, commit {commit}, command `{command}`, nvcc {nvcc}; {machine}.", "", *table.rstrip().splitlines()]
-if heading in lines:
-    start = lines.index(heading)
-    end = next((i for i in range(start + 1, len(lines)) if lines[i].startswith("## ")), len(lines))
-    lines[start + 1:end] = ["", *body, *([""] if end < len(lines) else [])]
-else:
-    lines += ["", heading, "", *body]
-path.write_text("\n".join(lines) + "\n")
+section = pathlib.Path("bench/logs/kernel_resources.section.md")
+section.write_text(f"Date {date}, commit {commit}, command `{command}`, nvcc {nvcc}; {machine}.\n\n" + table)
+subprocess.run([sys.executable, "bench/append_row.py", "--replace-section", "Kernel resources on sm_90: latest table",
+                str(section)], check=True)
 EOF
 echo "recorded in bench/RESULTS.md: \"Kernel resources on sm_90\" and its latest table"
