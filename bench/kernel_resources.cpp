@@ -180,11 +180,14 @@ std::map<std::string, Function> read_reports(const fs::path& dir) {
 
 // One distinct launch configuration of the step, and where it was seen.
 struct Launch {
-  std::string name;
-  dim3 grid, block;
-  size_t shmem = 0;
+  simt::LaunchRecord shape;
   std::vector<std::string> seen_in;  // "fused train", "per-layer eval", ...
 };
+
+bool same_shape(const simt::LaunchRecord& a, const simt::LaunchRecord& b) {
+  return a.name == b.name && a.grid.x == b.grid.x && a.grid.y == b.grid.y && a.grid.z == b.grid.z &&
+         a.block.x == b.block.x && a.block.y == b.block.y && a.block.z == b.block.z && a.shmem == b.shmem;
+}
 
 void record_step(const std::string& path, bool fused, bool eval, int batch, std::vector<Launch>* launches) {
   BackendConfig config;
@@ -202,12 +205,8 @@ void record_step(const std::string& path, bool fused, bool eval, int batch, std:
   else
     gpu->train_step(set, batch, batch);
   for (const simt::LaunchRecord& r : log.records()) {
-    auto same = [&](const Launch& l) {
-      return l.name == r.name && l.block.x == r.block.x && l.block.y == r.block.y && l.block.z == r.block.z &&
-             l.grid.x == r.grid.x && l.grid.y == r.grid.y && l.grid.z == r.grid.z && l.shmem == r.shmem;
-    };
-    auto it = std::find_if(launches->begin(), launches->end(), same);
-    if (it == launches->end()) it = launches->insert(launches->end(), Launch{r.name, r.grid, r.block, r.shmem, {}});
+    auto it = std::find_if(launches->begin(), launches->end(), [&](const Launch& l) { return same_shape(l.shape, r); });
+    if (it == launches->end()) it = launches->insert(launches->end(), Launch{r, {}});
     if (std::find(it->seen_in.begin(), it->seen_in.end(), path) == it->seen_in.end()) it->seen_in.push_back(path);
   }
 }
@@ -231,7 +230,7 @@ struct Occupancy {
 
 // The default 48 KiB limit of dynamic shared memory applies (FUNC_SHMEM_LIMIT_DEFAULT): no kernel opts
 // into more with cudaFuncSetAttribute. One that does would need that limit here.
-Occupancy occupancy(const Function& f, const Launch& l) {
+Occupancy occupancy(const Function& f, const simt::LaunchRecord& l) {
   cudaOccFuncAttributes a;
   a.maxThreadsPerBlock = f.max_threads ? f.max_threads : INT_MAX;
   a.numRegs = f.registers, a.sharedSizeBytes = size_t(f.smem);
@@ -287,6 +286,17 @@ std::string dims(dim3 d) {
   return s;
 }
 
+// Every function that spills or has a stack frame, as findings.
+std::vector<std::string> local_memory_findings(const std::map<std::string, Function>& functions) {
+  std::vector<std::string> found;
+  for (const auto& [key, f] : functions)
+    if (f.spill_stores || f.spill_loads || f.stack)
+      found.push_back(f.name + " (" + f.file + "): " + std::to_string(f.stack) + " bytes stack frame, " +
+                      std::to_string(f.spill_stores) + " bytes spill stores, " + std::to_string(f.spill_loads) +
+                      " bytes spill loads (local memory, off-chip)");
+  return found;
+}
+
 // The table, and the --check findings.
 int report(const std::map<std::string, Function>& functions, const std::vector<Launch>& launches, int batch) {
   std::vector<std::string> failures;
@@ -294,8 +304,8 @@ int report(const std::map<std::string, Function>& functions, const std::vector<L
               "__launch_bounds__ | blocks/SM | theoretical occupancy | limited by | waves on %d SMs |\n",
               batch, kSms);
   std::printf("|---|---|---|---|---|---|---|---|---|---|---|\n");
-  for (const Launch& l : launches) {
-    if (l.name.rfind("sgemm", 0) == 0) continue;
+  for (const Launch& launch : launches) {
+    const simt::LaunchRecord& l = launch.shape;
     const Function* f = find_kernel(functions, l.name);
     if (!f) {
       failures.push_back(l.name + ": launched, but ptxas reported no kernel of that name");
@@ -306,7 +316,7 @@ int report(const std::map<std::string, Function>& functions, const std::vector<L
     const double blocks = double(l.grid.x) * l.grid.y * l.grid.z;
     const double waves = o.blocks_per_sm ? blocks / (double(o.blocks_per_sm) * kSms) : 0;
     std::printf("| `%s` | %s | %s | %s | %d | %ld + %zu | %s | %d | %.0f%% | %s | %.2f |\n", l.name.c_str(),
-                join(l.seen_in).c_str(), dims(l.grid).c_str(), dims(l.block).c_str(), f->registers, f->smem, l.shmem,
+                join(launch.seen_in).c_str(), dims(l.grid).c_str(), dims(l.block).c_str(), f->registers, f->smem, l.shmem,
                 f->max_threads ? std::to_string(f->max_threads).c_str() : "—", o.blocks_per_sm, 100 * o.occupancy,
                 o.limit.empty() ? "—" : o.limit.c_str(), waves);
     if (f->max_threads && threads > unsigned(f->max_threads))
@@ -317,25 +327,19 @@ int report(const std::map<std::string, Function>& functions, const std::vector<L
                          std::to_string(f->registers) + " registers each and " + std::to_string(f->smem + long(l.shmem)) +
                          " B of shared memory cannot be resident on an sm_90 SM (" + o.limit + ")");
   }
-  int spilling = 0;
-  for (const auto& [key, f] : functions)
-    if (f.spill_stores || f.spill_loads || f.stack) {
-      ++spilling;
-      failures.push_back(f.name + " (" + f.file + "): " + std::to_string(f.stack) + " bytes stack frame, " +
-                         std::to_string(f.spill_stores) + " bytes spill stores, " + std::to_string(f.spill_loads) +
-                         " bytes spill loads (local memory, off-chip)");
-    }
+  const std::vector<std::string> spilling = local_memory_findings(functions);
+  failures.insert(failures.end(), spilling.begin(), spilling.end());
   std::vector<std::string> unlaunched;
   for (const auto& [key, f] : functions) {
     if (!f.entry) continue;
     const bool used = std::any_of(launches.begin(), launches.end(),
-                                  [&](const Launch& l) { return find_kernel(functions, l.name) == &f; });
+                                  [&](const Launch& l) { return find_kernel(functions, l.shape.name) == &f; });
     if (!used) unlaunched.push_back("`" + f.name + "` (" + std::to_string(f.registers) + " regs)");
   }
   std::sort(unlaunched.begin(), unlaunched.end());
   std::printf("\nKernels the seed step does not launch (other models, SGD): %s.\n",
               unlaunched.empty() ? "none" : join(unlaunched).c_str());
-  std::printf("Functions that spill or have a stack frame: %s.\n", spilling ? "some (see the check's findings)" : "none");
+  std::printf("Functions that spill or have a stack frame: %s.\n", spilling.empty() ? "none" : "some (see the check's findings)");
   for (const std::string& f : failures) std::fprintf(stderr, "kernel_resources: FAIL %s\n", f.c_str());
   return failures.empty() ? 0 : 1;
 }
