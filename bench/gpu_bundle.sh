@@ -5,8 +5,8 @@
 # git-ignored folders that the device tool carries:
 #   .gpu-bundle/   bundle.tar.gz (convnet, the test binaries, lib/*.so*; gpu_check.sh unpacks it), COMMIT
 #   .mnist/        the four MNIST files (from $MNIST_DIR, else ../shared/data/mnist, else data/mnist)
-#   .whl/          keras, namex and optree wheels for the device's Python (bench/keras_wheels.sh,
-#                  2.8 MiB, from PyPI) so the side-by-side step measures the Keras 3 / JAX row;
+#   .whl/          keras, namex, optree and typing_extensions wheels for the device's Python
+#                  (bench/keras_wheels.sh, 2.9 MiB, pinned, from PyPI) so the side-by-side step measures the Keras 3 / JAX row;
 #                  without PyPI the bundle is made without them and that row says not measured
 # Usage: bench/gpu_bundle.sh    then carry [".gpu-bundle", ".mnist", ".whl"] and run bench/gpu_check.sh
 set -euo pipefail

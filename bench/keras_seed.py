@@ -31,8 +31,9 @@ validation begins, after waiting for the model's variables (JAX dispatches async
 the epoch ends at on_epoch_end, whose logs are host numbers. Output: one JSON line, last on stdout.
 
 Keras is not in the GPU machine's Python; KERAS_WHEELS=DIR installs every wheel in DIR (made by
-bench/keras_wheels.sh: keras, namex, optree) with `pip install --no-index --no-deps` into
-$KERAS_SITE (default /tmp/keras-site) first. JAX itself is there; where it is not, this script
+bench/keras_wheels.sh: keras, namex, optree, typing_extensions) with `pip install --no-index
+--no-deps` into $KERAS_SITE (default /tmp/keras-site), which goes last on sys.path, so packages the
+Python already has keep their versions. JAX itself is there; where it is not, this script
 says how big its wheels are instead of measuring (exit 3).
 """
 import argparse
@@ -48,7 +49,7 @@ import bench_common
 PROG = "keras_seed.py"
 # `pip download` on 2026-11-28 (Python 3.11, Linux x86-64): jax 0.10.2 + jaxlib + jax-cuda13-plugin +
 # jax-cuda13-pjrt + keras 3.15.1 and their pure dependencies. "[cuda13-local]" uses the machine's CUDA;
-# "[cuda13]" brings CUDA, cuDNN and NCCL as wheels. keras + namex + optree alone: 2.8 MiB.
+# "[cuda13]" brings CUDA, cuDNN and NCCL as wheels. keras + namex + optree (+ typing_extensions) alone: 2.9 MiB.
 JAX_WHEELS_MIB = {"jax[cuda13-local]": 270, "jax[cuda13]": 2511, "jax[cuda12]": 3201}
 CARRY_LIMIT_MIB = 64
 
@@ -74,7 +75,9 @@ class NotMeasurable(Exception):
 
 
 def install_wheels():
-    """KERAS_WHEELS=DIR: pip-install every wheel there into KERAS_SITE and put it on sys.path."""
+    """KERAS_WHEELS=DIR: pip-install every wheel there into KERAS_SITE and put it last on sys.path,
+    so that a package this Python already has (typing_extensions, say) keeps its own version and the
+    wheels supply only what is missing."""
     folder = os.environ["KERAS_WHEELS"]
     wheels = sorted(glob.glob(os.path.join(folder, "*.whl")))
     if not wheels:
@@ -86,8 +89,21 @@ def install_wheels():
     if done.returncode != 0:
         last = (done.stderr.strip().splitlines() or ["?"])[-1]
         raise NotMeasurable(f"installing {len(wheels)} wheels from {folder} failed: {last}")
-    sys.path.insert(0, site)
+    sys.path.append(site)
     importlib.invalidate_caches()
+
+
+def import_error_text(e):
+    """An ImportError's message, with optree's own error where Keras hid it: Keras says "you need to
+    have `optree` installed" also when optree is there but cannot be imported (a dependency of its
+    own missing, typing_extensions say)."""
+    text = str(e)
+    if "optree" in text:
+        try:
+            import optree  # noqa: F401
+        except ImportError as inner:
+            text += f" (importing optree: {inner})"
+    return text
 
 
 def import_stack(args):
@@ -113,7 +129,7 @@ def import_stack(args):
             install_wheels()
             import keras
     except ImportError as e:
-        raise NotMeasurable(f"keras is not installed ({e}); carry its wheels (2.8 MiB, "
+        raise NotMeasurable(f"keras cannot be imported ({import_error_text(e)}); carry its wheels (2.9 MiB, "
                             "bench/keras_wheels.sh) and set KERAS_WHEELS") from None
     if keras.backend.backend() != "jax":
         raise NotMeasurable(f"Keras runs on {keras.backend.backend()}, not jax (KERAS_BACKEND set too late?)")
