@@ -11,7 +11,8 @@ Data    bench_common.py: the IDX reader and the Keras split (needs numpy).
 Torch   bench/torch_convnet.py: the network's shapes, parameters and initialisation, the padded and
         masked last batch giving the partial batch's gradient, a short real run (needs torch; the run
         needs MNIST_DIR).
-Keras   bench/keras_seed.py: the seed's model has the same layers and parameters (needs keras, jax).
+Keras   bench/keras_seed.py: the seed's model has the same layers and parameters, a short real run,
+        its error lines (needs jax, and keras or KERAS_WHEELS; the run needs MNIST_DIR).
 A group whose every test skipped exits 77, which ctest reports as skipped; the reasons are printed.
 """
 import json
@@ -429,17 +430,32 @@ class Torch(unittest.TestCase):
 # ---- keras_seed.py ---------------------------------------------------------------------------------
 
 class Keras(unittest.TestCase):
+    """Keras comes as the GPU machine gets it when KERAS_WHEELS names a folder of wheels
+    (bench/keras_wheels.sh; CI sets it): keras_seed.py installs them, here into a scratch KERAS_SITE."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.site = tempfile.mkdtemp(prefix="keras-site-")
+        os.environ["KERAS_SITE"] = cls.site
+
+    @classmethod
+    def tearDownClass(cls):
+        shutil.rmtree(cls.site, ignore_errors=True)
+
     def setUp(self):
-        os.environ["KERAS_BACKEND"] = "jax"
-        try:
-            import jax  # noqa: F401
-            import keras
-        except ImportError as e:
-            self.skipTest(f"Keras 3 with JAX is not installed ({e})")
-        if keras.backend.backend() != "jax":
-            self.skipTest("keras was imported with another backend")
+        import argparse
         import keras_seed
-        self.keras, self.ks = keras, keras_seed
+        try:
+            self.jax, self.keras = keras_seed.import_stack(argparse.Namespace(device="cpu", tf32=False))
+        except keras_seed.NotMeasurable as e:
+            if os.environ.get("KERAS_WHEELS"):  # wheels were given: they must work, as on the GPU machine
+                self.fail(f"KERAS_WHEELS={os.environ['KERAS_WHEELS']}: {e}")
+            self.skipTest(f"Keras 3 with JAX cannot be imported: {e}")
+        self.ks = keras_seed
+
+    def run_keras_seed(self, *args):
+        return subprocess.run([sys.executable, os.path.join(BENCH, "keras_seed.py"), *args],
+                              capture_output=True, text=True, timeout=300)
 
     def test_the_seed_model_is_the_same_network(self):
         model = self.ks.seed_model(self.keras, (28, 28, 1), 10)
@@ -448,6 +464,56 @@ class Keras(unittest.TestCase):
                          [(26, 26, 32), (13, 13, 32), (11, 11, 64), (5, 5, 64), (3, 3, 64), (1, 1, 64), (64,),
                           (64,), (10,)])
         self.assertEqual(model.layers[7].rate, 0.6)
+
+    def test_a_short_run_prints_one_json_result(self):
+        data = os.environ.get("MNIST_DIR", "")
+        if not data or not os.path.isdir(data):
+            self.skipTest("MNIST_DIR is not set to the MNIST folder")
+        r = self.run_keras_seed("--device", "cpu", "--epochs", "2", "--limit-train", "2000", "--limit-eval", "200",
+                                "--batch-size", "64", "--seed", "4")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        result = json.loads(r.stdout.strip().splitlines()[-1])
+        self.assertEqual((result["row"], result["batch"], result["seed"], result["epochs"]), ("keras/jax", 64, 4, 2))
+        self.assertEqual(result["device"], "cpu: cpu")
+        self.assertTrue(result["framework"].startswith(f"keras {self.keras.__version__} / jax "), result["framework"])
+        self.assertEqual((result["train_images"], result["val_images"], result["test_images"]), (2000, 200, 200))
+        self.assertEqual(len(result["epoch_seconds"]), 2)
+        self.assertLess(result["train_seconds"][1], result["epoch_seconds"][1])
+        self.assertAlmostEqual(result["steady_ms_per_epoch"], result["epoch_seconds"][1] * 1e3, places=2)
+        self.assertGreater(result["test_accuracy"], 0.5)  # 2 epochs of 2000 images: 0.73 for seed 4
+        self.assertGreaterEqual(result["recipe_seconds"], sum(result["epoch_seconds"]))
+        self.assertIn("strict FP32", result["note"])
+
+    def test_bad_data_or_wheels_are_one_error_line(self):
+        bad = self.run_keras_seed("--data", "/nonexistent")
+        self.assertEqual(bad.returncode, 2)
+        self.assertEqual(bad.stderr.strip().splitlines(),
+                         ["keras_seed.py: error: /nonexistent: no train-images-idx3-ubyte[.gz] "
+                          "(set MNIST_DIR or --data to the MNIST folder)"])
+        with tempfile.TemporaryDirectory() as empty:
+            os.environ["KERAS_WHEELS"], saved = empty, os.environ.get("KERAS_WHEELS")
+            try:
+                with self.assertRaises(self.ks.NotMeasurable) as caught:
+                    self.ks.install_wheels()
+            finally:
+                os.environ.pop("KERAS_WHEELS")
+                if saved is not None:
+                    os.environ["KERAS_WHEELS"] = saved
+        self.assertEqual(str(caught.exception), f"KERAS_WHEELS={empty}: no .whl files there")
+
+    def test_keras_hiding_optree_s_own_import_error_is_shown(self):
+        hidden = ImportError("To use Keras, you need to have `optree` installed. Install it via `pip install optree`")
+        saved = sys.modules.get("optree")
+        sys.modules["optree"] = None  # `import optree` now fails, as it does without typing_extensions
+        try:
+            text = self.ks.import_error_text(hidden)
+        finally:
+            if saved is None:
+                del sys.modules["optree"]
+            else:
+                sys.modules["optree"] = saved
+        self.assertTrue(text.startswith(str(hidden) + " (importing optree: import of optree halted"), text)
+        self.assertEqual(self.ks.import_error_text(ImportError("No module named 'keras'")), "No module named 'keras'")
 
 
 def main():
