@@ -26,6 +26,7 @@ import tempfile
 import textwrap
 import time
 import unittest
+from unittest import mock
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 BENCH = os.path.join(ROOT, "bench")
@@ -440,6 +441,7 @@ class Keras(unittest.TestCase):
 
     @classmethod
     def tearDownClass(cls):
+        os.environ.pop("KERAS_SITE")
         shutil.rmtree(cls.site, ignore_errors=True)
 
     def setUp(self):
@@ -490,28 +492,15 @@ class Keras(unittest.TestCase):
         self.assertEqual(bad.stderr.strip().splitlines(),
                          ["keras_seed.py: error: /nonexistent: no train-images-idx3-ubyte[.gz] "
                           "(set MNIST_DIR or --data to the MNIST folder)"])
-        with tempfile.TemporaryDirectory() as empty:
-            os.environ["KERAS_WHEELS"], saved = empty, os.environ.get("KERAS_WHEELS")
-            try:
-                with self.assertRaises(self.ks.NotMeasurable) as caught:
-                    self.ks.install_wheels()
-            finally:
-                os.environ.pop("KERAS_WHEELS")
-                if saved is not None:
-                    os.environ["KERAS_WHEELS"] = saved
+        with tempfile.TemporaryDirectory() as empty, mock.patch.dict(os.environ, {"KERAS_WHEELS": empty}):
+            with self.assertRaises(self.ks.NotMeasurable) as caught:
+                self.ks.install_wheels()
         self.assertEqual(str(caught.exception), f"KERAS_WHEELS={empty}: no .whl files there")
 
     def test_keras_hiding_optree_s_own_import_error_is_shown(self):
         hidden = ImportError("To use Keras, you need to have `optree` installed. Install it via `pip install optree`")
-        saved = sys.modules.get("optree")
-        sys.modules["optree"] = None  # `import optree` now fails, as it does without typing_extensions
-        try:
+        with mock.patch.dict(sys.modules, {"optree": None}):  # `import optree` fails, as without typing_extensions
             text = self.ks.import_error_text(hidden)
-        finally:
-            if saved is None:
-                del sys.modules["optree"]
-            else:
-                sys.modules["optree"] = saved
         self.assertTrue(text.startswith(str(hidden) + " (importing optree: import of optree halted"), text)
         self.assertEqual(self.ks.import_error_text(ImportError("No module named 'keras'")), "No module named 'keras'")
 
