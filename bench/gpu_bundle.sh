@@ -8,9 +8,11 @@
 #   .whl/          keras, namex, optree and typing_extensions wheels for the device's Python
 #                  (bench/keras_wheels.sh, 2.9 MiB, pinned, from PyPI) so the side-by-side step measures the Keras 3 / JAX row;
 #                  without PyPI the bundle is made without them and that row says not measured
+# Needs patchelf (Debian's package) besides the build dependencies.
 # Usage: bench/gpu_bundle.sh    then carry [".gpu-bundle", ".mnist", ".whl"] and run bench/gpu_check.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
+command -v patchelf >/dev/null || { echo "gpu_bundle.sh: needs patchelf (apt-get install patchelf)" >&2; exit 1; }
 build=build-gpu
 cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DCONVNET_CUDA=ON -DCMAKE_CUDA_ARCHITECTURES=90 >/dev/null
 cmake --build "$build"
@@ -26,6 +28,17 @@ done
 for b in "${bins[@]}"; do ldd ".gpu-bundle/$b"; done | awk '$3 ~ /^\// {print $3}' | sort -u |
   grep -Ev '/(libc|libm|libdl|libpthread|librt|libstdc\+\+|libgcc_s|ld-linux[^/]*)\.so|/cuda' |
   while read -r lib; do cp -L "$lib" .gpu-bundle/lib/; done
+# The binaries look in lib/ beside them first, with no LD_LIBRARY_PATH (which the side-by-side run's
+# Python would inherit): DT_RPATH, not RUNPATH, so that the libraries' own needs are looked for there
+# too (OpenBLAS's libgfortran here; on the GPU machine cuBLAS's cuBLASLt, which gpu_check.sh links in
+# with bench/gpu_libs.sh when the machine keeps them off the loader's path).
+for b in "${bins[@]}"; do
+  patchelf --force-rpath --set-rpath '$ORIGIN/lib' ".gpu-bundle/$b"
+  while read -r soname _ path _; do
+    [ ! -e ".gpu-bundle/lib/$soname" ] || [ "$path" -ef ".gpu-bundle/lib/$soname" ] ||
+      { echo "gpu_bundle.sh: .gpu-bundle/$b loads $path, not lib/$soname, after patchelf" >&2; exit 1; }
+  done < <(ldd ".gpu-bundle/$b" | awk '$2 == "=>"')
+done
 git rev-parse --short HEAD > .gpu-bundle/COMMIT
 # Packed: 53 MB of binaries and libraries (36 MB of it OpenBLAS) are 17 MB gzipped, which leaves the
 # 64 MiB carry room for MNIST and the wheels; gpu_check.sh unpacks it.
