@@ -22,6 +22,7 @@ if [ $# -lt 2 ] || [ ! -d "$1" ]; then
   echo "usage: bench/gpu_libs.sh LIBDIR BINARY... (LIBDIR an existing folder)" >&2
   exit 2
 fi
+command -v ldd >/dev/null || { echo "gpu_libs.sh: needs ldd (glibc's), which is not on PATH" >&2; exit 2; }
 libdir=$1
 shift
 for b in "$@"; do
