@@ -40,15 +40,30 @@ export MNIST_DIR=${MNIST_DIR:-$PWD/.mnist}
 declare -a rows
 failed=0
 
-# record NAME STATUS DETAIL SECONDS
+# record NAME STATUS DETAIL SECONDS: a row of the summary, also appended to $out/summary.txt at once, so
+# that a run killed at the device tool's limit still brings back what it had found.
 record() {
   rows+=("$(printf '%-22s %-8s %7ss  %s' "$1" "$2" "$4" "$3")")
+  printf '%s\n' "${rows[-1]}" >> "$out/summary.txt"
   [ "$2" = FAIL ] && failed=1
   echo "== $1: $2 ($3)"
 }
 now() { date +%s.%N; }
 elapsed() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.0f", b - a }'; }
 has_gpu() { nvidia-smi -L >/dev/null 2>&1; }
+# limit SECONDS: a step's timeout, SECONDS or what is left before the deadline (30 s kept for the
+# summary) if less; 0 when under 10 s are left, and the step is then not run.
+limit() {
+  local left=$(( deadline - ($(date +%s) - check_start) - 30 ))
+  if [ $left -lt 10 ]; then echo 0; elif [ $left -lt "$1" ]; then echo $left; else echo "$1"; fi
+}
+# ran_past RC STARTED LIMIT: RC is timeout's (124, or 137 after --kill-after) and the limit was used up;
+# a process killed for memory also exits 137.
+ran_past() {
+  { [ "$1" -eq 124 ] || [ "$1" -eq 137 ]; } && [ "$(elapsed "$2")" -ge $(( $3 - 1 )) ]
+}
+past_deadline() { record "$1" FAIL "not run: the ${deadline} s GPU_CHECK_DEADLINE_S is spent" 0; }
+echo "GPU check, rows as they come (the full summary replaces them at the end)" > "$out/summary.txt"
 
 # ---- 1. environment -------------------------------------------------------------------------------
 {
@@ -68,12 +83,16 @@ fi
 
 # ---- 2. binaries ----------------------------------------------------------------------------------
 t=$(now)
-# The bundle travels gzipped (the carry limit is 64 MiB; OpenBLAS alone is 36 MB unpacked).
-if [ -f .gpu-bundle/bundle.tar.gz ] && [ ! -x .gpu-bundle/convnet ]; then
-  tar -C .gpu-bundle -xzf .gpu-bundle/bundle.tar.gz || record binaries FAIL "cannot unpack .gpu-bundle/bundle.tar.gz" 0
+# The bundle travels gzipped (the carry limit is 64 MiB; OpenBLAS alone is 36 MB unpacked). It is
+# unpacked into build-bundle/, which is git-ignored and never carried, so .gpu-bundle stays small.
+bundled=0
+if [ -f .gpu-bundle/bundle.tar.gz ]; then
+  rm -rf build-bundle && mkdir -p build-bundle &&
+    tar -C build-bundle -xzf .gpu-bundle/bundle.tar.gz && [ -x build-bundle/convnet ] && bundled=1 ||
+    record binaries FAIL "cannot unpack .gpu-bundle/bundle.tar.gz into build-bundle/" 0
 fi
-if [ -x .gpu-bundle/convnet ]; then
-  bin=.gpu-bundle  # its binaries find lib/ through their DT_RPATH $ORIGIN/lib: no LD_LIBRARY_PATH
+if [ $bundled = 1 ]; then
+  bin=build-bundle  # its binaries find lib/ through their DT_RPATH $ORIGIN/lib: no LD_LIBRARY_PATH
   record binaries ok "prebuilt by bench/gpu_bundle.sh at commit $(cat .gpu-bundle/COMMIT 2>/dev/null)" "$(elapsed "$t")"
 else
   arch=native
@@ -89,7 +108,6 @@ else
     record binaries ok "built here for CUDA architecture $arch" "$(elapsed "$t")"
   else
     record binaries FAIL "build failed (see build.log); without the build dependencies run bench/gpu_bundle.sh elsewhere and carry .gpu-bundle" "$(elapsed "$t")"
-    printf '\n%s\n' "${rows[@]}"
     exit 1
   fi
 fi
@@ -100,41 +118,51 @@ export CONVNET_BIN="$PWD/$bin/convnet"
 # rather than failing every step after it.
 t=$(now)
 mkdir -p "$bin/lib"
+# The bundle's DT_RPATH covers lib/; binaries built here have none, so they get it on the path.
+[ "$bin" = build-bundle ] || export LD_LIBRARY_PATH="$PWD/$bin/lib:${LD_LIBRARY_PATH:-}"
 bench/gpu_libs.sh "$bin/lib" "$bin"/convnet "$bin"/*_tests* > "$out/libraries.log" 2>&1
 rc=$?
 linked=$(grep -c ' => ' "$out/libraries.log")
 if [ $rc -eq 0 ]; then
-  # The bundle's DT_RPATH covers lib/; binaries built here have none, so they get it on the path.
-  [ "$bin" = .gpu-bundle ] || [ "$linked" -eq 0 ] || export LD_LIBRARY_PATH="$PWD/$bin/lib:${LD_LIBRARY_PATH:-}"
   record libraries ok "$([ "$linked" -eq 0 ] && echo "all found" || grep ' => ' "$out/libraries.log" | tr '\n' ' ')" "$(elapsed "$t")"
 else
-  record libraries FAIL "$(grep -m1 '^gpu_libs.sh: ' "$out/libraries.log") (see libraries.log)" "$(elapsed "$t")"
-  printf '\n%s\n' "${rows[@]}" | tee "$out/summary.txt"
+  # What a second run needs to say where the library is (GPU_LIBS_PATH=DIR bash bench/gpu_check.sh).
+  {
+    echo "== cuBLAS on this machine: the loader's cache, the file system (30 s at most), PyTorch's folder"
+    ldconfig -p 2>/dev/null | grep -i cublas
+    timeout 30 find / \( -path /proc -o -path /sys -o -path /dev \) -prune -o -name 'libcublas*.so*' -print 2>/dev/null | head -20
+    python3 -c 'import os, torch; print("torch:", os.path.dirname(torch.__file__))' 2>&1 | tail -1
+  } >> "$out/libraries.log"
+  record libraries FAIL "$(grep -m1 '^gpu_libs.sh: ' "$out/libraries.log") (see libraries.log; stopped here)" "$(elapsed "$t")"
   exit 1
 fi
 
 # ---- 3. tests -------------------------------------------------------------------------------------
 # run_suite NAME SHARDS BINARY [gtest args...]: runs the binary as SHARDS gtest shards at once, each
-# under a 300 s timeout (a hang must not eat the device's time), and passes when every shard exits 0;
-# counts the passed and skipped tests of all shards. The CPU suites are single-threaded: in one process
-# convnet_tests alone takes two minutes, most of it the CPU backend training to 90%.
+# under a 300 s timeout (a hang must not eat the device's time; the full gtest output names the test
+# that hung), and passes when every shard exits 0; counts the passed and skipped tests of all shards.
+# The CPU suites are single-threaded: in one process convnet_tests alone takes two minutes, most of it
+# the CPU backend training to 90%.
 run_suite() {
   local name=$1 shards=$2 binary=$3
   shift 3
-  local t0 log="$out/$name.log" i r rc=0 pids=()
+  local t0 log="$out/$name.log" i r rc=0 hung=0 lim pids=()
   t0=$(now)
   if [ ! -x "$binary" ]; then
     record "$name" FAIL "$binary missing" 0
     return
   fi
+  lim=$(limit 300)
+  [ "$lim" -eq 0 ] && { past_deadline "$name"; return; }
   for ((i = 0; i < shards; i++)); do
     GTEST_TOTAL_SHARDS=$shards GTEST_SHARD_INDEX=$i OPENBLAS_NUM_THREADS=1 \
-      timeout --kill-after=5 300 "$binary" --gtest_brief=1 "$@" > "$log.shard$i" 2>&1 &
+      timeout --kill-after=5 "$lim" "$binary" "$@" > "$log.shard$i" 2>&1 &
     pids+=($!)
   done
   for ((i = 0; i < shards; i++)); do
     wait "${pids[$i]}"
     r=$?
+    ran_past $r "$t0" "$lim" && hung=1
     [ $rc -eq 0 ] && rc=$r
     cat "$log.shard$i"
     rm -f "$log.shard$i"
@@ -142,8 +170,8 @@ run_suite() {
   local passed skipped
   passed=$(grep -Eo '\[  PASSED  \] [0-9]+' "$log" | grep -Eo '[0-9]+$' | awk '{ s += $1 } END { print s + 0 }')
   skipped=$(grep -Eo '\[  SKIPPED \] [0-9]+ test' "$log" | grep -Eo '[0-9]+' | awk '{ s += $1 } END { print s + 0 }')
-  if [ $rc -eq 124 ] || [ $rc -eq 137 ]; then
-    record "$name" FAIL "a shard ran past 300 s; $passed passed, $skipped skipped (see $name.log)" "$(elapsed "$t0")"
+  if [ $hung = 1 ]; then
+    record "$name" FAIL "a shard ran past $lim s; $passed passed, $skipped skipped (see $name.log)" "$(elapsed "$t0")"
   elif [ $rc -ne 0 ]; then
     record "$name" FAIL "exit $rc; $passed passed, $skipped skipped (see $name.log)" "$(elapsed "$t0")"
   elif [ "$name" = kernel_tests_gpu ] && [ "$skipped" -gt 0 ]; then
@@ -156,9 +184,14 @@ run_suite() {
     record "$name" ok "$passed passed, $skipped skipped" "$(elapsed "$t0")"
   fi
 }
-cpus=$(nproc 2>/dev/null || echo 1)
+cpus=$(env -u OMP_NUM_THREADS -u OMP_THREAD_LIMIT nproc 2>/dev/null || echo 1)
 shards=$(( cpus < 8 ? cpus : 8 ))
-run_suite convnet_tests "$shards" "$bin/convnet_tests"
+# Some convnet_tests train with --device auto, on the GPU here: one process at a time unless the GPU
+# takes several (compute mode Default).
+mode=$(nvidia-smi --query-gpu=compute_mode --format=csv,noheader 2>/dev/null | head -1)
+gpu_shards=$shards
+has_gpu && [ "$mode" != Default ] && gpu_shards=1
+run_suite convnet_tests "$gpu_shards" "$bin/convnet_tests"
 SIMT_THREAD_ORDER=reverse run_suite simt_tests 1 "$bin/simt_tests"
 SIMT_THREAD_ORDER=shuffle:7 run_suite kernel_tests_sim "$shards" "$bin/kernel_tests_sim"
 # The GPU suite in one process, as a user runs it: its tests are not CPU-bound on a GPU.
@@ -187,26 +220,32 @@ for tool in memcheck racecheck synccheck initcheck; do
     filter='-GpuBackend.TwentyStepsAreBitIdenticalAcrossRuns'
     extra=(--leak-check full)
   fi
-  timeout 100 compute-sanitizer --tool "$tool" "${extra[@]}" --error-exitcode 9 \
-    "$bin/kernel_tests_gpu" --gtest_brief=1 --gtest_filter="$filter" > "$out/sanitizer_$tool.log" 2>&1
+  lim=$(limit 100)
+  [ "$lim" -eq 0 ] && { past_deadline "sanitizer $tool"; continue; }
+  timeout --kill-after=5 "$lim" compute-sanitizer --tool "$tool" "${extra[@]}" --error-exitcode 9 \
+    "$bin/kernel_tests_gpu" --gtest_filter="$filter" > "$out/sanitizer_$tool.log" 2>&1
   rc=$?
-  [ $rc -eq 124 ] && stuck="$tool ran past its 100 s"
+  ran_past $rc "$t0" "$lim" && stuck="$tool ran past its $lim s"
   summary_line=$(grep -E 'ERROR SUMMARY|RACECHECK SUMMARY' "$out/sanitizer_$tool.log" | tail -1)
   if [ $rc -eq 0 ]; then record "sanitizer $tool" ok "${summary_line:-clean}" "$(elapsed "$t0")"
+  elif [ -n "$stuck" ]; then record "sanitizer $tool" FAIL "$stuck (see sanitizer_$tool.log)" "$(elapsed "$t0")"
   else record "sanitizer $tool" FAIL "exit $rc: ${summary_line:-see sanitizer_$tool.log}" "$(elapsed "$t0")"; fi
 done
 
 # ---- 5. the full recipe on the GPU ---------------------------------------------------------------------
 t0=$(now)
-if has_gpu; then
+lim=$(limit 180)
+if has_gpu && [ "$lim" -eq 0 ]; then
+  past_deadline "train recipe"
+elif has_gpu; then
   # Under a second of training on an H100; the timeout only keeps a hang from eating the device's time.
-  timeout --kill-after=5 180 "$bin/convnet" train --device gpu --data "$MNIST_DIR" 2>&1 | tee "$out/train_recipe.log"
+  timeout --kill-after=5 "$lim" "$bin/convnet" train --device gpu --data "$MNIST_DIR" 2>&1 | tee "$out/train_recipe.log"
   rc=${PIPESTATUS[0]}
   acc=$(sed -n 's/^Test accuracy: //p' "$out/train_recipe.log")
   wall=$(sed -n 's/^Total time: //p' "$out/train_recipe.log")
   anchor=$(grep -E '^\| [0-9-]+ .*`build/convnet train --seed 1`' bench/RESULTS.md | head -1 | awk -F'|' '{gsub(/ /,"",$9); print $9}')
-  if [ $rc -eq 124 ] || [ $rc -eq 137 ]; then
-    record "train recipe" FAIL "ran past 180 s (see train_recipe.log)" "$(elapsed "$t0")"
+  if ran_past $rc "$t0" "$lim"; then
+    record "train recipe" FAIL "ran past $lim s (see train_recipe.log)" "$(elapsed "$t0")"
   elif [ $rc -ne 0 ] || [ -z "$acc" ]; then
     record "train recipe" FAIL "exit $rc" "$(elapsed "$t0")"
   else
@@ -225,20 +264,33 @@ fi
 # ---- 6. profiling: the --timing table and Nsight Compute on the --profile-steps window ------------------
 t0=$(now)
 if has_gpu; then
-  timeout --kill-after=5 180 "$bin/convnet" train --device gpu --timing 20 --data "$MNIST_DIR" > "$out/timing.log" 2>&1
+  lim=$(limit 180)
+  rc=0
+  [ "$lim" -gt 0 ] && timeout --kill-after=5 "$lim" "$bin/convnet" train --device gpu --timing 20 --data "$MNIST_DIR" \
+    > "$out/timing.log" 2>&1
   rc=$?
-  per_step=$(sed -n 's/^step, first launch to last (events) *//p' "$out/timing.log")
-  if [ $rc -eq 0 ] && grep -q '^all kernels .* 100.0%$' "$out/timing.log"; then
+  per_step=$(sed -n 's/^step, first launch to last (events) *//p' "$out/timing.log" 2>/dev/null)
+  if [ "$lim" -eq 0 ]; then
+    past_deadline "timing"
+  elif ran_past $rc "$t0" "$lim"; then
+    record "timing" FAIL "ran past $lim s (see timing.log)" "$(elapsed "$t0")"
+  elif [ $rc -eq 0 ] && grep -q '^all kernels .* 100.0%$' "$out/timing.log"; then
     record "timing" ok "--timing 20: ${per_step:-?} us a step from events (table in timing.log)" "$(elapsed "$t0")"
   else
     record "timing" FAIL "exit $rc or no table (see timing.log)" "$(elapsed "$t0")"
   fi
   t0=$(now)
-  CONVNET="$bin/convnet" timeout 300 scripts/profile.sh --steps 3 --out "$out/profile" -- --data "$MNIST_DIR" \
-    > "$out/profile.log" 2>&1
+  lim=$(limit 300)
+  rc=0
+  [ "$lim" -gt 0 ] && CONVNET="$bin/convnet" timeout --kill-after=5 "$lim" scripts/profile.sh --steps 3 \
+    --out "$out/profile" -- --data "$MNIST_DIR" > "$out/profile.log" 2>&1
   rc=$?
   kernels=$(grep -c '^| [^*-]' "$out/profile/kernels.md" 2>/dev/null)
-  if [ $rc -eq 0 ] && [ "${kernels:-0}" -gt 1 ]; then
+  if [ "$lim" -eq 0 ]; then
+    past_deadline "ncu profile"
+  elif ran_past $rc "$t0" "$lim"; then
+    record "ncu profile" FAIL "ran past $lim s (see profile.log)" "$(elapsed "$t0")"
+  elif [ $rc -eq 0 ] && [ "${kernels:-0}" -gt 1 ]; then
     record "ncu profile" ok "$((kernels - 1)) kernels in profile/kernels.md" "$(elapsed "$t0")"
   else
     record "ncu profile" FAIL "exit $rc (see profile.log; ERR_NVGPUCTRPERM means no counter access)" "$(elapsed "$t0")"

@@ -27,7 +27,8 @@
 #                                  the Python rows; the table is printed, never appended
 #   SIDE_BY_SIDE_LIMIT_TRAIN / SIDE_BY_SIDE_LIMIT_EVAL   the dry run's subset sizes
 #   SIDE_BY_SIDE_TF32=1            every row with TF32 allowed (--tf32); default strict FP32
-#   CONVNET_BIN                    default .gpu-bundle/convnet when carried, else build/convnet
+#   CONVNET_BIN                    default build-bundle/convnet (the carried bundle, once bench/gpu_check.sh
+#                                  has unpacked it), else build/convnet
 #   PYTHON=python3                 MNIST_DIR=data/mnist
 #   KERAS_WHEELS=DIR               wheels keras_seed.py installs when keras is missing
 #                                  (bench/keras_wheels.sh makes them; .whl/ is used when present)
@@ -43,10 +44,9 @@ seeds=${SIDE_BY_SIDE_SEEDS:-1 2 3}
 seeds_1024=${SIDE_BY_SIDE_SEEDS_1024:-1}
 batches=${SIDE_BY_SIDE_BATCHES:-128 1024}
 bin=${CONVNET_BIN:-}
-if [ -z "$bin" ] && [ -x .gpu-bundle/convnet ]; then  # carried from bench/gpu_bundle.sh
-  bin=.gpu-bundle/convnet
-  export LD_LIBRARY_PATH="$PWD/.gpu-bundle/lib:${LD_LIBRARY_PATH:-}"
-fi
+# The bundle carried from bench/gpu_bundle.sh, as bench/gpu_check.sh unpacks it (its binaries find
+# their lib/ themselves).
+[ -z "$bin" ] && [ -x build-bundle/convnet ] && bin=build-bundle/convnet
 bin=${bin:-build/convnet}
 tf32=()
 [ "${SIDE_BY_SIDE_TF32:-0}" = 1 ] && tf32=(--tf32)

@@ -29,7 +29,7 @@ class GpuLibs(unittest.TestCase):
     def setUp(self):
         if shutil.which("ldd") is None:
             self.skipTest("no ldd on this machine")
-        self.tmp = tempfile.mkdtemp(prefix="gpu_libs_test_")
+        self.tmp = os.path.realpath(tempfile.mkdtemp(prefix="gpu_libs_test_"))
         self.addCleanup(shutil.rmtree, self.tmp)
         self.src = self.path("src")
         self.bundle = self.path("bundle")
@@ -108,6 +108,18 @@ class GpuLibs(unittest.TestCase):
                          os.path.join(mine, "libgpulibsa.so.1"))
         self.assertEqual(self.run_program().stdout, "42\n")
 
+    def test_a_relative_gpu_libs_path_gives_links_that_hold(self):
+        mine = self.path("mine")
+        self.build_libs(mine)
+        self.build_program(mine)
+        r = subprocess.run(["bash", SCRIPT, os.path.relpath(self.lib, self.tmp), os.path.relpath(self.program, self.tmp)],
+                           cwd=self.tmp, capture_output=True, text=True,
+                           env=dict(os.environ, GPU_LIBS_PATH="mine", PYTHONUSERBASE=self.userbase))
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(os.readlink(os.path.join(self.lib, "libgpulibsa.so.1")),
+                         os.path.join(os.path.realpath(mine), "libgpulibsa.so.1"))
+        self.assertEqual(self.run_program().stdout, "42\n")
+
     def test_a_library_found_nowhere_is_one_line_naming_it_and_the_binary(self):
         elsewhere = self.path("elsewhere")
         self.build_libs(elsewhere)
@@ -118,10 +130,12 @@ class GpuLibs(unittest.TestCase):
         self.assertEqual(r.returncode, 1)
         self.assertEqual(r.stdout.splitlines(), [f"libgpulibsa.so.1 => {self.wheel_lib}/libgpulibsa.so.1"])
         lines = r.stderr.splitlines()
-        self.assertEqual(len(lines), 1, r.stderr)
+        self.assertEqual(len(lines), 2, r.stderr)
         self.assertTrue(lines[0].startswith(f"gpu_libs.sh: {self.program} needs libgpulibsb.so.1: not found"),
                         lines[0])
         self.assertIn("GPU_LIBS_PATH=DIR", lines[0])
+        self.assertTrue(lines[1].startswith("gpu_libs.sh: searched after the loader's own path: "), lines[1])
+        self.assertIn(os.path.realpath(self.wheel_lib), lines[1].split(": ", 2)[2].split(":"))
 
     def test_a_library_too_old_for_the_binary_is_named_with_the_version_it_lacks(self):
         new = self.path("new")
@@ -138,7 +152,7 @@ class GpuLibs(unittest.TestCase):
         r = self.run_script(self.lib, self.program)
         self.assertEqual(r.returncode, 1, r.stdout)
         lines = r.stderr.splitlines()
-        self.assertEqual(len(lines), 1, r.stderr)
+        self.assertEqual(len(lines), 2, r.stderr)
         self.assertTrue(lines[0].startswith(f"gpu_libs.sh: {self.program}: {self.lib}/libgpulibsb.so.1: "
                                             "version `GPULIBS_2' not found (required by "), lines[0])
 
