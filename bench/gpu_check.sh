@@ -62,17 +62,29 @@ limit() {
 ran_past() {
   { [ "$1" -eq 124 ] || [ "$1" -eq 137 ]; } && [ "$(elapsed "$2")" -ge $(( $3 - 1 )) ]
 }
+# cpu_anchor: the test accuracy of the CPU recipe run (`build/convnet train --seed 1`) in the "Accuracy
+# anchor" table of bench/RESULTS.md, its columns found by their headers; empty when there is none.
+cpu_anchor() {
+  awk -F'|' '
+    function cell(i) { v = $i; gsub(/^ +| +$/, "", v); return v }
+    /^## / { in_section = ($0 ~ /^## Accuracy anchor/); cmd = acc = 0; next }
+    !in_section || !/^\|/ { next }
+    !cmd { for (i = 2; i < NF; i++) { if (cell(i) == "command") cmd = i; if (cell(i) == "test accuracy") acc = i }; next }
+    acc && cell(cmd) == "`build/convnet train --seed 1`" && cell(acc) ~ /^[0-9.]+$/ { print cell(acc); exit }
+  ' bench/RESULTS.md
+}
 past_deadline() { record "$1" FAIL "not run: the ${deadline} s GPU_CHECK_DEADLINE_S is spent" 0; }
 echo "GPU check, rows as they come (the full summary replaces them at the end)" > "$out/summary.txt"
 
 # ---- 1. environment -------------------------------------------------------------------------------
 {
   date -u
-  nvidia-smi || echo "nvidia-smi: not available"
-  nvcc --version 2>&1 | tail -1 || true
-  cmake --version | head -1 || true
-  compute-sanitizer --version 2>&1 | head -2 || true
-  ncu --version 2>&1 | tail -1 || true
+  # Each under a timeout: a tool that hangs on a sandboxed GPU must not stall the whole check here.
+  timeout 30 nvidia-smi || echo "nvidia-smi: not available"
+  timeout 20 nvcc --version 2>&1 | tail -1 || true
+  timeout 20 cmake --version | head -1 || true
+  timeout 20 compute-sanitizer --version 2>&1 | head -2 || true
+  timeout 20 ncu --version 2>&1 | tail -1 || true
   git rev-parse --short HEAD 2>/dev/null || true
 } > "$out/environment.txt" 2>&1
 gpu_name=$(nvidia-smi --query-gpu=name,driver_version --format=csv,noheader 2>/dev/null | head -1)
@@ -243,7 +255,7 @@ elif has_gpu; then
   rc=${PIPESTATUS[0]}
   acc=$(sed -n 's/^Test accuracy: //p' "$out/train_recipe.log")
   wall=$(sed -n 's/^Total time: //p' "$out/train_recipe.log")
-  anchor=$(grep -E '^\| [0-9-]+ .*`build/convnet train --seed 1`' bench/RESULTS.md | head -1 | awk -F'|' '{gsub(/ /,"",$9); print $9}')
+  anchor=$(cpu_anchor)
   if ran_past $rc "$t0" "$lim"; then
     record "train recipe" FAIL "ran past $lim s (see train_recipe.log)" "$(elapsed "$t0")"
   elif [ $rc -ne 0 ] || [ -z "$acc" ]; then
