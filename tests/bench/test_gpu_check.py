@@ -1,0 +1,272 @@
+#!/usr/bin/env python3
+"""Tests of bench/gpu_check.sh on its GPU-machine path, which no machine of CI has.
+
+    test_gpu_check.py CXX        CXX: a C++ compiler (one test builds a binary whose library is gone)
+
+Each test runs the script in a scratch copy of the repository (bench/gpu_check.sh, gpu_libs.sh and
+RESULTS.md, whose CPU row is the accuracy anchor) with a fake GPU: nvidia-smi and compute-sanitizer on
+PATH, a bundle of fake convnet and gtest binaries in .gpu-bundle/bundle.tar.gz, and a fake
+scripts/profile.sh. The side-by-side step is off (GPU_CHECK_SIDE_BY_SIDE=0; test_side_by_side.py
+covers side_by_side.sh). What is checked: a passing machine passes with every row and the test counts
+of all shards; a skipped GPU test, a failing shard and an accuracy off the anchor fail their rows; a
+hang fails its own step inside GPU_CHECK_DEADLINE_S, which no step outlives; a library found nowhere
+stops the check with the folders searched; summary rows reach $OUT as they come.
+"""
+import os
+import shutil
+import stat
+import subprocess
+import sys
+import tarfile
+import tempfile
+import time
+import unittest
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+CXX = sys.argv[1] if len(sys.argv) > 1 else "c++"
+TESTS_PER_SUITE = 10
+
+FAKE_NVIDIA_SMI = """#!/usr/bin/env bash
+case "$*" in
+  -L) echo "GPU 0: Fake H100 (UUID: GPU-0)" ;;
+  *name,driver_version*) echo "Fake H100, 580.00" ;;
+  *compute_mode*) echo "${FAKE_COMPUTE_MODE:-Default}" ;;
+  "") echo "fake nvidia-smi" ;;
+  *) exit 4 ;;
+esac
+"""
+
+FAKE_SANITIZER = """#!/usr/bin/env bash
+echo "sanitizer $*" >> "$FAKE_CALLS"
+[ "$1" = --version ] && { echo "fake compute-sanitizer"; exit 0; }
+[ "${FAKE_SANITIZER_HANG:-}" = 1 ] && exec sleep 600
+echo "========= ERROR SUMMARY: 0 errors"
+"""
+
+# A gtest suite of 10 tests, split over the shards as gtest splits them (test i runs on shard i % N).
+# FAKE_SKIP=<suite>: one test of shard 0 skips; FAKE_FAIL=<suite>: the last shard fails one test;
+# FAKE_HANG=<suite>: shard 0 hangs in Fake.Hangs.
+FAKE_GTEST = """#!/usr/bin/env bash
+name=$(basename "$0")
+total=${GTEST_TOTAL_SHARDS:-1} index=${GTEST_SHARD_INDEX:-0}
+echo "$name shard $index of $total" >> "$FAKE_CALLS"
+mine=0
+for ((i = 0; i < %d; i++)); do (( i %% total == index )) && mine=$((mine + 1)); done
+echo "[==========] Running $mine tests."
+if [ "${FAKE_HANG:-}" = "$name" ] && [ "$index" = 0 ]; then echo "[ RUN      ] Fake.Hangs"; exec sleep 600; fi
+if [ "${FAKE_FAIL:-}" = "$name" ] && [ "$index" = $((total - 1)) ]; then
+  echo "[  FAILED  ] Fake.Fails"; echo "[  PASSED  ] $((mine - 1)) tests."; exit 1
+fi
+if [ "${FAKE_SKIP:-}" = "$name" ] && [ "$index" = 0 ]; then
+  echo "[  PASSED  ] $((mine - 1)) tests."; echo "[  SKIPPED ] 1 test, listed below:"; exit 0
+fi
+echo "[  PASSED  ] $mine tests."
+""" % TESTS_PER_SUITE
+
+FAKE_CONVNET = """#!/usr/bin/env bash
+echo "convnet $*" >> "$FAKE_CALLS"
+case " $* " in
+  *" --timing "*)
+    echo "kernel                               calls   us/step   share"
+    echo "all kernels                          14.00     48.10  100.0%"
+    echo "step, first launch to last (events)            61.20" ;;
+  *" train "*)
+    [ "${FAKE_HANG_TRAIN:-}" = 1 ] && exec sleep 600
+    echo "Epoch 15/15"
+    echo "Test accuracy: ${FAKE_ACCURACY:-0.9871}"
+    echo "Total time: 0.450 s" ;;
+esac
+"""
+
+FAKE_PROFILE = """#!/usr/bin/env bash
+while [ $# -gt 0 ]; do [ "$1" = --out ] && out=$2; shift; done
+mkdir -p "$out"
+printf '| kernel | ms |\\n|---|---|\\n| conv_input_forward_kernel | 0.01 |\\n| head_train_kernel | 0.01 |\\n' > "$out/kernels.md"
+"""
+
+BINARIES = ["convnet", "convnet_tests", "simt_tests", "kernel_tests_sim", "kernel_tests_gpu"]
+STEPS = ["binaries", "libraries", "convnet_tests", "simt_tests", "kernel_tests_sim", "kernel_tests_gpu",
+         "sanitizer memcheck", "sanitizer racecheck", "sanitizer synccheck", "sanitizer initcheck",
+         "train recipe", "timing", "ncu profile", "side-by-side"]
+
+
+def write_exe(path, text):
+    with open(path, "w") as f:
+        f.write(text)
+    os.chmod(path, os.stat(path).st_mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)
+
+
+class GpuCheck(unittest.TestCase):
+    def setUp(self):
+        self.tmp = os.path.realpath(tempfile.mkdtemp(prefix="gpu_check_test_"))
+        self.addCleanup(shutil.rmtree, self.tmp, True)
+        self.repo = os.path.join(self.tmp, "repo")
+        for folder in ("bench", "scripts", ".gpu-bundle"):
+            os.makedirs(os.path.join(self.repo, folder))
+        for name in ("gpu_check.sh", "gpu_libs.sh", "RESULTS.md"):
+            shutil.copy(os.path.join(ROOT, "bench", name), os.path.join(self.repo, "bench"))
+        write_exe(os.path.join(self.repo, "scripts", "profile.sh"), FAKE_PROFILE)
+        self.fakes = os.path.join(self.tmp, "fakes")
+        os.makedirs(self.fakes)
+        write_exe(os.path.join(self.fakes, "nvidia-smi"), FAKE_NVIDIA_SMI)
+        write_exe(os.path.join(self.fakes, "compute-sanitizer"), FAKE_SANITIZER)
+        self.staging = os.path.join(self.tmp, "staging")
+        os.makedirs(os.path.join(self.staging, "lib"))
+        for name in BINARIES:
+            write_exe(os.path.join(self.staging, name), FAKE_CONVNET if name == "convnet" else FAKE_GTEST)
+        self.out = os.path.join(self.tmp, "out")
+        self.calls = os.path.join(self.tmp, "calls.txt")
+        open(self.calls, "w").close()
+
+    def pack(self):
+        with tarfile.open(os.path.join(self.repo, ".gpu-bundle", "bundle.tar.gz"), "w:gz") as tar:
+            for name in ["lib"] + BINARIES:
+                tar.add(os.path.join(self.staging, name), arcname=name)
+        with open(os.path.join(self.repo, ".gpu-bundle", "COMMIT"), "w") as f:
+            f.write("abc1234\n")
+
+    def run_check(self, timeout=120, **env):
+        self.pack()
+        full = {k: v for k, v in os.environ.items()
+                if not k.startswith(("GPU_CHECK_", "GPU_LIBS_", "FAKE_", "OMP_")) and k != "LD_LIBRARY_PATH"}
+        full.update({"PATH": self.fakes + os.pathsep + os.environ["PATH"], "OUT": self.out,
+                     "FAKE_CALLS": self.calls, "GPU_CHECK_SIDE_BY_SIDE": "0", "MNIST_DIR": "/fake-mnist"})
+        full.update(env)
+        started = time.monotonic()
+        r = subprocess.run(["bash", os.path.join(self.repo, "bench", "gpu_check.sh")], env=full,
+                           capture_output=True, text=True, timeout=timeout)
+        r.seconds = time.monotonic() - started
+        return r
+
+    def summary(self):
+        """{step: (result, detail)} from $OUT/summary.txt."""
+        rows = {}
+        with open(os.path.join(self.out, "summary.txt")) as f:
+            for line in f:
+                for step in STEPS:
+                    if line.startswith(step + " ") and line[22:23] == " ":
+                        result, rest = line[23:].split(None, 1)
+                        rows[step] = (result, rest.split("s  ", 1)[1].strip())
+        return rows
+
+    def calls_text(self):
+        with open(self.calls) as f:
+            return f.read()
+
+    def test_a_passing_gpu_machine_passes_every_step(self):
+        r = self.run_check()
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        rows = self.summary()
+        self.assertEqual(list(rows), STEPS)
+        for step in STEPS[:-1]:
+            self.assertEqual(rows[step][0], "ok", (step, rows[step]))
+        self.assertEqual(rows["binaries"][1], "prebuilt by bench/gpu_bundle.sh at commit abc1234")
+        self.assertEqual(rows["libraries"][1], "all found")
+        for suite in ("convnet_tests", "simt_tests", "kernel_tests_sim", "kernel_tests_gpu"):
+            self.assertEqual(rows[suite][1], f"{TESTS_PER_SUITE} passed, 0 skipped", suite)
+        self.assertEqual(rows["side-by-side"], ("skipped", "GPU_CHECK_SIDE_BY_SIDE=0"))
+        self.assertIn("test accuracy 0.9871 (CPU anchor 0.9868, target within 0.2 points), total 0.450 s",
+                      rows["train recipe"][1])
+        self.assertEqual(rows["timing"][1], "--timing 20: 61.20 us a step from events (table in timing.log)")
+        self.assertEqual(rows["ncu profile"][1], "2 kernels in profile/kernels.md")
+        calls = self.calls_text()
+        self.assertIn("convnet train --device gpu --data /fake-mnist", calls)
+        self.assertEqual(calls.count("sanitizer --tool"), 4)
+        # The CPU suites run as shards, one per core up to 8; simt_tests and the GPU suite as one process.
+        shards = min(8, int(subprocess.run(["nproc"], capture_output=True, text=True,
+                                           env={"PATH": os.environ["PATH"]}).stdout))
+        self.assertIn(f"kernel_tests_sim shard {shards - 1} of {shards}", calls)
+        self.assertIn(f"convnet_tests shard {shards - 1} of {shards}", calls)
+        self.assertIn("kernel_tests_gpu shard 0 of 1", calls)
+        self.assertIn("simt_tests shard 0 of 1", calls)
+        # The bundle is unpacked beside it, not into it: .gpu-bundle stays what was carried.
+        self.assertEqual(sorted(os.listdir(os.path.join(self.repo, ".gpu-bundle"))), ["COMMIT", "bundle.tar.gz"])
+        self.assertTrue(os.path.isfile(os.path.join(self.repo, "build-bundle", "kernel_tests_gpu")))
+
+    def test_a_gpu_that_takes_one_process_gets_convnet_tests_unsharded(self):
+        r = self.run_check(FAKE_COMPUTE_MODE="Exclusive_Process")
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.assertIn("convnet_tests shard 0 of 1", self.calls_text())
+
+    def test_a_skipped_gpu_test_a_failing_shard_and_an_accuracy_off_the_anchor_fail_their_rows(self):
+        r = self.run_check(FAKE_SKIP="kernel_tests_gpu", FAKE_FAIL="kernel_tests_sim", FAKE_ACCURACY="0.9820")
+        self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
+        rows = self.summary()
+        self.assertEqual(rows["kernel_tests_gpu"], ("FAIL", "1 GPU tests SKIPPED on a GPU machine"))
+        self.assertEqual(rows["kernel_tests_sim"],
+                         ("FAIL", f"exit 1; {TESTS_PER_SUITE - 1} passed, 0 skipped (see kernel_tests_sim.log)"))
+        self.assertEqual(rows["train recipe"][0], "FAIL")
+        self.assertIn("test accuracy 0.9820 (CPU anchor 0.9868", rows["train recipe"][1])
+        self.assertEqual(rows["convnet_tests"][0], "ok")
+        with open(os.path.join(self.out, "kernel_tests_sim.log")) as f:
+            self.assertIn("[  FAILED  ] Fake.Fails", f.read())
+
+    def test_a_hanging_suite_fails_its_row_inside_the_deadline_and_names_the_test(self):
+        # 60 s deadline, 30 s kept for the summary: the suite gets what is left, about 30 s.
+        r = self.run_check(FAKE_HANG="kernel_tests_gpu", GPU_CHECK_DEADLINE_S="60")
+        self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
+        self.assertLess(r.seconds, 60)
+        rows = self.summary()
+        self.assertEqual(rows["kernel_tests_gpu"][0], "FAIL")
+        self.assertRegex(rows["kernel_tests_gpu"][1], r"^a shard ran past (2\d|30) s; 0 passed")
+        with open(os.path.join(self.out, "kernel_tests_gpu.log")) as f:
+            self.assertTrue(f.read().rstrip().endswith("[ RUN      ] Fake.Hangs"))
+        for step in ("sanitizer memcheck", "train recipe", "timing", "ncu profile"):
+            self.assertEqual(rows[step], ("FAIL", "not run: the 60 s GPU_CHECK_DEADLINE_S is spent"), step)
+        self.assertEqual(rows["side-by-side"][0], "skipped")
+
+    def test_a_stuck_sanitizer_tool_skips_the_others(self):
+        r = self.run_check(FAKE_SANITIZER_HANG="1", GPU_CHECK_DEADLINE_S="50")
+        self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
+        self.assertLess(r.seconds, 50)
+        rows = self.summary()
+        self.assertEqual(rows["sanitizer memcheck"][0], "FAIL")
+        self.assertRegex(rows["sanitizer memcheck"][1], r"^memcheck ran past its \d+ s \(see sanitizer_memcheck.log\)")
+        stuck = rows["sanitizer memcheck"][1].split(" (see")[0]
+        for tool in ("racecheck", "synccheck", "initcheck"):
+            self.assertEqual(rows["sanitizer " + tool], ("skipped", "not run: " + stuck), tool)
+        self.assertEqual(self.calls_text().count("sanitizer --tool"), 1)
+
+    def test_a_library_found_nowhere_stops_the_check_with_the_folders_searched(self):
+        src = os.path.join(self.tmp, "src")
+        os.makedirs(src)
+        with open(os.path.join(src, "gone.cpp"), "w") as f:
+            f.write('extern "C" int gpucheck_gone() { return 0; }\n')
+        with open(os.path.join(src, "main.cpp"), "w") as f:
+            f.write('extern "C" int gpucheck_gone();\nint main() { return gpucheck_gone(); }\n')
+        lib = os.path.join(src, "libgpucheckgone.so.1")
+        built = subprocess.run([CXX, "-shared", "-fPIC", "-o", lib, "-Wl,-soname,libgpucheckgone.so.1", os.path.join(src, "gone.cpp")],
+                               capture_output=True, text=True)
+        if built.returncode != 0:
+            self.skipTest(f"{CXX} cannot build a shared library here: {built.stderr.strip()[:200]}")
+        program = os.path.join(self.staging, "kernel_tests_gpu")
+        os.remove(program)
+        subprocess.run([CXX, "-o", program, os.path.join(src, "main.cpp"), "-L" + src, "-l:libgpucheckgone.so.1",
+                        "-Wl,-rpath,$ORIGIN/lib", "-Wl,--disable-new-dtags"], check=True)
+        os.remove(lib)
+        r = self.run_check()
+        self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
+        rows = self.summary()
+        self.assertEqual(list(rows), ["binaries", "libraries"])
+        self.assertEqual(rows["libraries"][0], "FAIL")
+        self.assertIn("build-bundle/kernel_tests_gpu needs libgpucheckgone.so.1: not found", rows["libraries"][1])
+        self.assertTrue(rows["libraries"][1].endswith("(see libraries.log; stopped here)"), rows["libraries"][1])
+        with open(os.path.join(self.out, "libraries.log")) as f:
+            log = f.read()
+        self.assertIn("gpu_libs.sh: searched after the loader's own path: ", log)
+        self.assertIn("== cuBLAS on this machine", log)
+        self.assertNotIn("convnet_tests shard", self.calls_text())
+
+
+def main():
+    result = unittest.TextTestRunner(verbosity=2).run(unittest.defaultTestLoader.loadTestsFromTestCase(GpuCheck))
+    if not result.wasSuccessful():
+        return 1
+    if result.testsRun and len(result.skipped) == result.testsRun:
+        print("every test skipped: " + "; ".join(sorted({why for _, why in result.skipped})))
+        return 77
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
