@@ -7,7 +7,7 @@ Each test runs the script in a scratch copy of the repository (bench/gpu_check.s
 RESULTS.md, whose CPU row is the accuracy anchor) with a fake GPU: nvidia-smi and compute-sanitizer on
 PATH, a bundle of fake convnet and gtest binaries in .gpu-bundle/bundle.tar.gz, and a fake
 scripts/profile.sh. The side-by-side step is off (GPU_CHECK_SIDE_BY_SIDE=0; test_side_by_side.py
-covers side_by_side.sh). What is checked: a passing machine passes with every row and the test counts
+covers side_by_side.sh) but in one test, which runs it with that file's fakes. What is checked: a passing machine passes with every row and the test counts
 of all shards; a skipped GPU test, a failing shard and an accuracy off the anchor fail their rows; a
 hang fails its own step inside GPU_CHECK_DEADLINE_S, which no step outlives; a library found nowhere
 stops the check with the folders searched; summary rows reach $OUT as they come.
@@ -23,6 +23,8 @@ import time
 import unittest
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import test_side_by_side as sbs  # noqa: E402  its fakes of convnet's --log runs and the Python trainers
 CXX = sys.argv[1] if len(sys.argv) > 1 else "c++"
 TESTS_PER_SUITE = 10
 
@@ -30,6 +32,7 @@ FAKE_NVIDIA_SMI = """#!/usr/bin/env bash
 case "$*" in
   -L) echo "GPU 0: Fake H100 (UUID: GPU-0)" ;;
   *name,driver_version*) echo "Fake H100, 580.00" ;;
+  *clocks.max.sm*) echo 1980 ;;
   *compute_mode*) echo "${FAKE_COMPUTE_MODE:-Default}" ;;
   "") echo "fake nvidia-smi" ;;
   *) exit 4 ;;
@@ -66,6 +69,7 @@ echo "[  PASSED  ] $mine tests."
 FAKE_CONVNET = """#!/usr/bin/env bash
 echo "convnet $*" >> "$FAKE_CALLS"
 case " $* " in
+  " devices "|*" --log "*) exec python3 "$FAKES/sbs_convnet.py" "$@" ;;  # the side-by-side's runs
   *" --timing "*)
     echo "kernel                               calls   us/step   share"
     echo "all kernels                          14.00     48.10  100.0%"
@@ -103,13 +107,17 @@ class GpuCheck(unittest.TestCase):
         self.repo = os.path.join(self.tmp, "repo")
         for folder in ("bench", "scripts", ".gpu-bundle"):
             os.makedirs(os.path.join(self.repo, folder))
-        for name in ("gpu_check.sh", "gpu_libs.sh", "RESULTS.md"):
+        for name in ("gpu_check.sh", "gpu_libs.sh", "RESULTS.md", "side_by_side.sh", "side_by_side.py",
+                     "append_row.py"):
             shutil.copy(os.path.join(ROOT, "bench", name), os.path.join(self.repo, "bench"))
         write_exe(os.path.join(self.repo, "scripts", "profile.sh"), FAKE_PROFILE)
         self.fakes = os.path.join(self.tmp, "fakes")
         os.makedirs(self.fakes)
         write_exe(os.path.join(self.fakes, "nvidia-smi"), FAKE_NVIDIA_SMI)
         write_exe(os.path.join(self.fakes, "compute-sanitizer"), FAKE_SANITIZER)
+        write_exe(os.path.join(self.fakes, "sbs_convnet.py"), sbs.FAKE_CONVNET)
+        write_exe(os.path.join(self.fakes, "trainer.py"), sbs.FAKE_TRAINER)
+        write_exe(os.path.join(self.fakes, "python"), sbs.FAKE_PYTHON)
         self.staging = os.path.join(self.tmp, "staging")
         os.makedirs(os.path.join(self.staging, "lib"))
         for name in BINARIES:
@@ -128,9 +136,11 @@ class GpuCheck(unittest.TestCase):
     def run_check(self, timeout=120, **env):
         self.pack()
         full = {k: v for k, v in os.environ.items()
-                if not k.startswith(("GPU_CHECK_", "GPU_LIBS_", "FAKE_", "OMP_")) and k != "LD_LIBRARY_PATH"}
-        full.update({"PATH": self.fakes + os.pathsep + os.environ["PATH"], "OUT": self.out,
-                     "FAKE_CALLS": self.calls, "GPU_CHECK_SIDE_BY_SIDE": "0", "MNIST_DIR": "/fake-mnist"})
+                if not k.startswith(("GPU_CHECK_", "GPU_LIBS_", "FAKE_", "OMP_", "SIDE_BY_SIDE_", "KERAS_"))
+                and k not in ("LD_LIBRARY_PATH", "PYTHON", "CONVNET_BIN")}
+        full.update({"PATH": self.fakes + os.pathsep + os.environ["PATH"], "OUT": self.out, "FAKES": self.fakes,
+                     "FAKE_CALLS": self.calls, "GPU_CHECK_SIDE_BY_SIDE": "0", "MNIST_DIR": "/fake-mnist",
+                     "PYTHON": os.path.join(self.fakes, "python"), "FP32_PEAK_TFLOPS": ""})
         full.update(env)
         started = time.monotonic()
         r = subprocess.run(["bash", os.path.join(self.repo, "bench", "gpu_check.sh")], env=full,
@@ -182,6 +192,29 @@ class GpuCheck(unittest.TestCase):
         # The bundle is unpacked beside it, not into it: .gpu-bundle stays what was carried.
         self.assertEqual(sorted(os.listdir(os.path.join(self.repo, ".gpu-bundle"))), ["COMMIT", "bundle.tar.gz"])
         self.assertTrue(os.path.isfile(os.path.join(self.repo, "build-bundle", "kernel_tests_gpu")))
+
+    def test_the_side_by_side_step_appends_its_table_and_reports_the_targets(self):
+        results_md = os.path.join(self.repo, "bench", "RESULTS.md")
+
+        def side_by_side_rows():
+            with open(results_md) as f:
+                return [line for line in f.read().split("\n## Side-by-side")[1].splitlines() if line.startswith("| 20")]
+
+        before = side_by_side_rows()
+        r = self.run_check(GPU_CHECK_SIDE_BY_SIDE="1")
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        result, detail = self.summary()["side-by-side"]
+        self.assertEqual(result, "ok", detail)
+        # The fakes: keras is not measurable (seeds 1-3 at batch 128, seed 1 at 1024), the rest is.
+        self.assertTrue(detail.startswith("budget 240 s; 4 runs not measured; convnet --graphs on: 22.0 ms/epoch: met, "
+                                          "0.400 s recipe: met, 13.64x PyTorch eager: met, 4.55x torch.compile: met"),
+                        detail)
+        self.assertIn("| convnet --graphs on | 128 |", r.stdout)  # the table is printed before the summary
+        after = side_by_side_rows()
+        self.assertEqual(after[:len(before)], before)
+        appended = after[len(before):]
+        self.assertEqual(len(appended), 10)  # 5 rows x batch 128 and 1024
+        self.assertTrue(all("Fake H100 (driver 580.00)" in line for line in appended))
 
     def test_a_gpu_that_takes_one_process_gets_convnet_tests_unsharded(self):
         r = self.run_check(FAKE_COMPUTE_MODE="Exclusive_Process")
