@@ -22,6 +22,8 @@ import tempfile
 import time
 import unittest
 
+from ctest_main import run_for_ctest
+
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import test_side_by_side as sbs  # noqa: E402  its fakes of convnet's --log runs and the Python trainers
@@ -291,15 +293,5 @@ class GpuCheck(unittest.TestCase):
         self.assertNotIn("convnet_tests shard", self.calls_text())
 
 
-def main():
-    result = unittest.TextTestRunner(verbosity=2).run(unittest.defaultTestLoader.loadTestsFromTestCase(GpuCheck))
-    if not result.wasSuccessful():
-        return 1
-    if result.testsRun and len(result.skipped) == result.testsRun:
-        print("every test skipped: " + "; ".join(sorted({why for _, why in result.skipped})))
-        return 77
-    return 0
-
-
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_for_ctest(unittest.defaultTestLoader.loadTestsFromTestCase(GpuCheck)))

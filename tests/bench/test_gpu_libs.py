@@ -16,6 +16,8 @@ import sys
 import tempfile
 import unittest
 
+from ctest_main import run_for_ctest
+
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 SCRIPT = os.path.join(ROOT, "bench", "gpu_libs.sh")
 CXX = sys.argv[1] if len(sys.argv) > 1 else "c++"
@@ -173,15 +175,5 @@ class GpuLibs(unittest.TestCase):
             self.assertEqual(len(r.stderr.splitlines()), 1, r.stderr)
 
 
-def main():
-    result = unittest.TextTestRunner(verbosity=2).run(unittest.defaultTestLoader.loadTestsFromTestCase(GpuLibs))
-    if not result.wasSuccessful():
-        return 1
-    if result.testsRun and len(result.skipped) == result.testsRun:
-        print("every test skipped: " + "; ".join(sorted({why for _, why in result.skipped})))
-        return 77
-    return 0
-
-
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_for_ctest(unittest.defaultTestLoader.loadTestsFromTestCase(GpuLibs)))

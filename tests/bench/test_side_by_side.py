@@ -28,6 +28,8 @@ import time
 import unittest
 from unittest import mock
 
+from ctest_main import run_for_ctest
+
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 BENCH = os.path.join(ROOT, "bench")
 sys.path.insert(0, BENCH)
@@ -510,13 +512,7 @@ def main():
     loader = unittest.defaultTestLoader
     suite = loader.loadTestsFromTestCase(globals()[group]) if group else loader.loadTestsFromModule(
         sys.modules[__name__])
-    result = unittest.TextTestRunner(verbosity=2).run(suite)
-    if not result.wasSuccessful():
-        return 1
-    if result.testsRun and len(result.skipped) == result.testsRun:
-        print("every test skipped: " + "; ".join(sorted({why for _, why in result.skipped})))
-        return 77
-    return 0
+    return run_for_ctest(suite)
 
 
 if __name__ == "__main__":
