@@ -100,7 +100,8 @@ t=$(now)
 bundled=0
 if [ -f .gpu-bundle/bundle.tar.gz ]; then
   rm -rf build-bundle && mkdir -p build-bundle &&
-    tar -C build-bundle -xzf .gpu-bundle/bundle.tar.gz && [ -x build-bundle/convnet ] && bundled=1 ||
+    tar -C build-bundle -xzf .gpu-bundle/bundle.tar.gz && [ -x build-bundle/convnet ] &&
+    { cp .gpu-bundle/COMMIT build-bundle/ 2>/dev/null; bundled=1; } ||
     record binaries FAIL "cannot unpack .gpu-bundle/bundle.tar.gz into build-bundle/" 0
 fi
 if [ $bundled = 1 ]; then
@@ -345,7 +346,9 @@ fi
 # ---- 8. summary -------------------------------------------------------------------------------------
 {
   echo
-  echo "GPU check summary — GPU: $gpu_name; commit $(git rev-parse --short HEAD 2>/dev/null); $(date -u +%FT%TZ)"
+  # The device tool's copy of the tree has no .git: the bundle's commit says what was tested.
+  echo "GPU check summary — GPU: $gpu_name; commit $(git rev-parse --short HEAD 2>/dev/null ||
+    echo "unknown, binaries built at $(cat "$bin/COMMIT" 2>/dev/null || echo '?')"); $(date -u +%FT%TZ)"
   printf '%-22s %-8s %8s  %s\n' step result time detail
   printf '%s\n' "${rows[@]}"
 } | tee "$out/summary.txt"

@@ -173,6 +173,7 @@ class GpuCheck(unittest.TestCase):
         for step in STEPS[:-1]:
             self.assertEqual(rows[step][0], "ok", (step, rows[step]))
         self.assertEqual(rows["binaries"][1], "prebuilt by bench/gpu_bundle.sh at commit abc1234")
+        self.assertIn("; commit unknown, binaries built at abc1234; ", r.stdout)
         self.assertEqual(rows["libraries"][1], "all found")
         for suite in ("convnet_tests", "simt_tests", "kernel_tests_sim", "kernel_tests_gpu"):
             self.assertEqual(rows[suite][1], f"{TESTS_PER_SUITE} passed, 0 skipped", suite)
@@ -217,6 +218,8 @@ class GpuCheck(unittest.TestCase):
         appended = after[len(before):]
         self.assertEqual(len(appended), 10)  # 5 rows x batch 128 and 1024
         self.assertTrue(all("Fake H100 (driver 580.00)" in line for line in appended))
+        # The scratch copy has no .git, as the device tool's copy: the bundle's commit names the binaries.
+        self.assertTrue(all("| unknown (convnet built at abc1234) |" in line for line in appended), appended[0])
 
     def test_a_gpu_that_takes_one_process_gets_convnet_tests_unsharded(self):
         r = self.run_check(FAKE_COMPUTE_MODE="Exclusive_Process")
