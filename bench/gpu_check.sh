@@ -74,6 +74,28 @@ cpu_anchor() {
   ' bench/RESULTS.md
 }
 past_deadline() { record "$1" FAIL "not run: the ${deadline} s GPU_CHECK_DEADLINE_S is spent" 0; }
+# bounded STEP SECONDS LOG CMD...: CMD's exit status, CMD run under limit SECONDS with its output in
+# LOG. When the deadline left no time, or CMD ran past its limit, the step's row is recorded here and
+# `settled` is set to 1 (0 otherwise), so the caller records nothing more.
+bounded() {
+  local step=$1 lim log=$3 t0 rc
+  lim=$(limit "$2")
+  shift 3
+  t0=$(now)
+  settled=1
+  if [ "$lim" -eq 0 ]; then
+    past_deadline "$step"
+    return 0
+  fi
+  timeout --kill-after=5 "$lim" "$@" > "$log" 2>&1
+  rc=$?
+  if ran_past $rc "$t0" "$lim"; then
+    record "$step" FAIL "ran past $lim s (see $(basename "$log"))" "$(elapsed "$t0")"
+    return $rc
+  fi
+  settled=0
+  return $rc
+}
 echo "GPU check, rows as they come (the full summary replaces them at the end)" > "$out/summary.txt"
 
 # ---- 1. environment -------------------------------------------------------------------------------
@@ -247,18 +269,16 @@ done
 
 # ---- 5. the full recipe on the GPU ---------------------------------------------------------------------
 t0=$(now)
-lim=$(limit 180)
-if has_gpu && [ "$lim" -eq 0 ]; then
-  past_deadline "train recipe"
-elif has_gpu; then
+if has_gpu; then
   # Under a second of training on an H100; the timeout only keeps a hang from eating the device's time.
-  timeout --kill-after=5 "$lim" "$bin/convnet" train --device gpu --data "$MNIST_DIR" 2>&1 | tee "$out/train_recipe.log"
-  rc=${PIPESTATUS[0]}
-  acc=$(sed -n 's/^Test accuracy: //p' "$out/train_recipe.log")
-  wall=$(sed -n 's/^Total time: //p' "$out/train_recipe.log")
+  bounded "train recipe" 180 "$out/train_recipe.log" "$bin/convnet" train --device gpu --data "$MNIST_DIR"
+  rc=$?
+  [ -f "$out/train_recipe.log" ] && cat "$out/train_recipe.log"
+  acc=$(sed -n 's/^Test accuracy: //p' "$out/train_recipe.log" 2>/dev/null)
+  wall=$(sed -n 's/^Total time: //p' "$out/train_recipe.log" 2>/dev/null)
   anchor=$(cpu_anchor)
-  if ran_past $rc "$t0" "$lim"; then
-    record "train recipe" FAIL "ran past $lim s (see train_recipe.log)" "$(elapsed "$t0")"
+  if [ $settled = 1 ]; then
+    :  # recorded by bounded
   elif [ $rc -ne 0 ] || [ -z "$acc" ]; then
     record "train recipe" FAIL "exit $rc" "$(elapsed "$t0")"
   else
@@ -277,32 +297,23 @@ fi
 # ---- 6. profiling: the --timing table and Nsight Compute on the --profile-steps window ------------------
 t0=$(now)
 if has_gpu; then
-  lim=$(limit 180)
-  rc=0
-  [ "$lim" -gt 0 ] && timeout --kill-after=5 "$lim" "$bin/convnet" train --device gpu --timing 20 --data "$MNIST_DIR" \
-    > "$out/timing.log" 2>&1
+  bounded timing 180 "$out/timing.log" "$bin/convnet" train --device gpu --timing 20 --data "$MNIST_DIR"
   rc=$?
   per_step=$(sed -n 's/^step, first launch to last (events) *//p' "$out/timing.log" 2>/dev/null)
-  if [ "$lim" -eq 0 ]; then
-    past_deadline "timing"
-  elif ran_past $rc "$t0" "$lim"; then
-    record "timing" FAIL "ran past $lim s (see timing.log)" "$(elapsed "$t0")"
+  if [ $settled = 1 ]; then
+    :  # recorded by bounded
   elif [ $rc -eq 0 ] && grep -q '^all kernels .* 100.0%$' "$out/timing.log"; then
     record "timing" ok "--timing 20: ${per_step:-?} us a step from events (table in timing.log)" "$(elapsed "$t0")"
   else
     record "timing" FAIL "exit $rc or no table (see timing.log)" "$(elapsed "$t0")"
   fi
   t0=$(now)
-  lim=$(limit 300)
-  rc=0
-  [ "$lim" -gt 0 ] && CONVNET="$bin/convnet" timeout --kill-after=5 "$lim" scripts/profile.sh --steps 3 \
-    --out "$out/profile" -- --data "$MNIST_DIR" > "$out/profile.log" 2>&1
+  CONVNET="$bin/convnet" bounded "ncu profile" 300 "$out/profile.log" \
+    scripts/profile.sh --steps 3 --out "$out/profile" -- --data "$MNIST_DIR"
   rc=$?
   kernels=$(grep -c '^| [^*-]' "$out/profile/kernels.md" 2>/dev/null)
-  if [ "$lim" -eq 0 ]; then
-    past_deadline "ncu profile"
-  elif ran_past $rc "$t0" "$lim"; then
-    record "ncu profile" FAIL "ran past $lim s (see profile.log)" "$(elapsed "$t0")"
+  if [ $settled = 1 ]; then
+    :  # recorded by bounded
   elif [ $rc -eq 0 ] && [ "${kernels:-0}" -gt 1 ]; then
     record "ncu profile" ok "$((kernels - 1)) kernels in profile/kernels.md" "$(elapsed "$t0")"
   else
