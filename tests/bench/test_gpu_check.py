@@ -265,6 +265,15 @@ class GpuCheck(unittest.TestCase):
             self.assertEqual(rows["sanitizer " + tool], ("skipped", "not run: " + stuck), tool)
         self.assertEqual(self.calls_text().count("sanitizer --tool"), 1)
 
+    def test_a_hanging_training_run_fails_its_row_inside_the_deadline(self):
+        r = self.run_check(FAKE_HANG_TRAIN="1", GPU_CHECK_DEADLINE_S="50")
+        self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
+        self.assertLess(r.seconds, 50)
+        rows = self.summary()
+        self.assertEqual(rows["train recipe"][0], "FAIL")
+        self.assertRegex(rows["train recipe"][1], r"^ran past \d+ s \(see train_recipe.log\)$")
+        self.assertEqual(rows["timing"], ("FAIL", "not run: the 50 s GPU_CHECK_DEADLINE_S is spent"))
+
     def test_a_library_found_nowhere_stops_the_check_with_the_folders_searched(self):
         src = os.path.join(self.tmp, "src")
         os.makedirs(src)
