@@ -14,7 +14,6 @@ stops the check with the folders searched; summary rows reach $OUT as they come.
 """
 import os
 import shutil
-import stat
 import subprocess
 import sys
 import tarfile
@@ -96,12 +95,6 @@ STEPS = ["binaries", "libraries", "convnet_tests", "simt_tests", "kernel_tests_s
          "train recipe", "timing", "ncu profile", "side-by-side"]
 
 
-def write_exe(path, text):
-    with open(path, "w") as f:
-        f.write(text)
-    os.chmod(path, os.stat(path).st_mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)
-
-
 class GpuCheck(unittest.TestCase):
     def setUp(self):
         self.tmp = os.path.realpath(tempfile.mkdtemp(prefix="gpu_check_test_"))
@@ -112,18 +105,18 @@ class GpuCheck(unittest.TestCase):
         for name in ("gpu_check.sh", "gpu_libs.sh", "RESULTS.md", "side_by_side.sh", "side_by_side.py",
                      "append_row.py"):
             shutil.copy(os.path.join(ROOT, "bench", name), os.path.join(self.repo, "bench"))
-        write_exe(os.path.join(self.repo, "scripts", "profile.sh"), FAKE_PROFILE)
+        sbs.write_exe(os.path.join(self.repo, "scripts", "profile.sh"), FAKE_PROFILE)
         self.fakes = os.path.join(self.tmp, "fakes")
         os.makedirs(self.fakes)
-        write_exe(os.path.join(self.fakes, "nvidia-smi"), FAKE_NVIDIA_SMI)
-        write_exe(os.path.join(self.fakes, "compute-sanitizer"), FAKE_SANITIZER)
-        write_exe(os.path.join(self.fakes, "sbs_convnet.py"), sbs.FAKE_CONVNET)
-        write_exe(os.path.join(self.fakes, "trainer.py"), sbs.FAKE_TRAINER)
-        write_exe(os.path.join(self.fakes, "python"), sbs.FAKE_PYTHON)
+        sbs.write_exe(os.path.join(self.fakes, "nvidia-smi"), FAKE_NVIDIA_SMI)
+        sbs.write_exe(os.path.join(self.fakes, "compute-sanitizer"), FAKE_SANITIZER)
+        sbs.write_exe(os.path.join(self.fakes, "sbs_convnet.py"), sbs.FAKE_CONVNET)
+        sbs.write_exe(os.path.join(self.fakes, "trainer.py"), sbs.FAKE_TRAINER)
+        sbs.write_exe(os.path.join(self.fakes, "python"), sbs.FAKE_PYTHON)
         self.staging = os.path.join(self.tmp, "staging")
         os.makedirs(os.path.join(self.staging, "lib"))
         for name in BINARIES:
-            write_exe(os.path.join(self.staging, name), FAKE_CONVNET if name == "convnet" else FAKE_GTEST)
+            sbs.write_exe(os.path.join(self.staging, name), FAKE_CONVNET if name == "convnet" else FAKE_GTEST)
         self.out = os.path.join(self.tmp, "out")
         self.calls = os.path.join(self.tmp, "calls.txt")
         open(self.calls, "w").close()
