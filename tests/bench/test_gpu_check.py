@@ -143,6 +143,14 @@ class GpuCheck(unittest.TestCase):
         r.seconds = time.monotonic() - started
         return r
 
+    def run_hanging(self, deadline, **env):
+        """Runs the check with a fake that hangs and the given deadline, which it must fail inside;
+        returns the summary's rows."""
+        r = self.run_check(GPU_CHECK_DEADLINE_S=str(deadline), **env)
+        self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
+        self.assertLess(r.seconds, deadline)
+        return self.summary()
+
     def summary(self):
         """{step: (result, detail)} from $OUT/summary.txt."""
         rows = {}
@@ -234,10 +242,7 @@ class GpuCheck(unittest.TestCase):
 
     def test_a_hanging_suite_fails_its_row_inside_the_deadline_and_names_the_test(self):
         # 60 s deadline, 30 s kept for the summary: the suite gets what is left, about 30 s.
-        r = self.run_check(FAKE_HANG="kernel_tests_gpu", GPU_CHECK_DEADLINE_S="60")
-        self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
-        self.assertLess(r.seconds, 60)
-        rows = self.summary()
+        rows = self.run_hanging(60, FAKE_HANG="kernel_tests_gpu")
         self.assertEqual(rows["kernel_tests_gpu"][0], "FAIL")
         self.assertRegex(rows["kernel_tests_gpu"][1], r"^a shard ran past (2\d|30) s; 0 passed")
         with open(os.path.join(self.out, "kernel_tests_gpu.log")) as f:
@@ -247,10 +252,7 @@ class GpuCheck(unittest.TestCase):
         self.assertEqual(rows["side-by-side"][0], "skipped")
 
     def test_a_stuck_sanitizer_tool_skips_the_others(self):
-        r = self.run_check(FAKE_SANITIZER_HANG="1", GPU_CHECK_DEADLINE_S="50")
-        self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
-        self.assertLess(r.seconds, 50)
-        rows = self.summary()
+        rows = self.run_hanging(50, FAKE_SANITIZER_HANG="1")
         self.assertEqual(rows["sanitizer memcheck"][0], "FAIL")
         self.assertRegex(rows["sanitizer memcheck"][1], r"^memcheck ran past its \d+ s \(see sanitizer_memcheck.log\)")
         stuck = rows["sanitizer memcheck"][1].split(" (see")[0]
@@ -259,10 +261,7 @@ class GpuCheck(unittest.TestCase):
         self.assertEqual(self.calls_text().count("sanitizer --tool"), 1)
 
     def test_a_hanging_training_run_fails_its_row_inside_the_deadline(self):
-        r = self.run_check(FAKE_HANG_TRAIN="1", GPU_CHECK_DEADLINE_S="50")
-        self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
-        self.assertLess(r.seconds, 50)
-        rows = self.summary()
+        rows = self.run_hanging(50, FAKE_HANG_TRAIN="1")
         self.assertEqual(rows["train recipe"][0], "FAIL")
         self.assertRegex(rows["train recipe"][1], r"^ran past \d+ s \(see train_recipe.log\)$")
         self.assertEqual(rows["timing"], ("FAIL", "not run: the 50 s GPU_CHECK_DEADLINE_S is spent"))
