@@ -12,7 +12,8 @@
 #      $MNIST_DIR (default .mnist) and compares test accuracy with the CPU anchor in bench/RESULTS.md;
 #   6. checks the profiling tools: `convnet train --timing 20` prints its per-kernel table, and
 #      scripts/profile.sh runs ncu on a 3-step --profile-steps window and makes the kernel table
-#      (this is where ncu's real CSV meets scripts/ncu_table.py);
+#      (this is where ncu's real CSV meets scripts/ncu_table.py). ncu runs with --clock-control none
+#      (NCU_FLAGS, when set, replaces that): a lent machine's clocks are not ours to lock to base;
 #   7. runs the side-by-side benchmark (bench/side_by_side.sh: this trainer with graphs on and off,
 #      PyTorch eager and torch.compile, Keras 3 on JAX when keras is carried in .whl/) and appends
 #      its table to bench/RESULTS.md; a row it could not measure says so there and does not fail
@@ -308,7 +309,7 @@ if has_gpu; then
     record "timing" FAIL "exit $rc or no table (see timing.log)" "$(elapsed "$t0")"
   fi
   t0=$(now)
-  CONVNET="$bin/convnet" bounded "ncu profile" 300 "$out/profile.log" \
+  CONVNET="$bin/convnet" NCU_FLAGS=${NCU_FLAGS-"--clock-control none"} bounded "ncu profile" 300 "$out/profile.log" \
     scripts/profile.sh --steps 3 --out "$out/profile" -- --data "$MNIST_DIR"
   rc=$?
   kernels=$(grep -c '^| [^*-]' "$out/profile/kernels.md" 2>/dev/null)

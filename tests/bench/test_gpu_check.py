@@ -84,6 +84,7 @@ esac
 """
 
 FAKE_PROFILE = """#!/usr/bin/env bash
+echo "profile.sh NCU_FLAGS=${NCU_FLAGS-unset}" >> "$FAKE_CALLS"
 while [ $# -gt 0 ]; do [ "$1" = --out ] && out=$2; shift; done
 mkdir -p "$out"
 printf '| kernel | ms |\\n|---|---|\\n| conv_input_forward_kernel | 0.01 |\\n| head_train_kernel | 0.01 |\\n' > "$out/kernels.md"
@@ -131,7 +132,7 @@ class GpuCheck(unittest.TestCase):
     def run_check(self, timeout=120, **env):
         self.pack()
         full = {k: v for k, v in os.environ.items()
-                if not k.startswith(("GPU_CHECK_", "GPU_LIBS_", "FAKE_", "OMP_", "SIDE_BY_SIDE_", "KERAS_"))
+                if not k.startswith(("GPU_CHECK_", "GPU_LIBS_", "FAKE_", "OMP_", "SIDE_BY_SIDE_", "KERAS_", "NCU"))
                 and k not in ("LD_LIBRARY_PATH", "PYTHON", "CONVNET_BIN")}
         full.update({"PATH": self.fakes + os.pathsep + os.environ["PATH"], "OUT": self.out, "FAKES": self.fakes,
                      "FAKE_CALLS": self.calls, "GPU_CHECK_SIDE_BY_SIDE": "0", "MNIST_DIR": "/fake-mnist",
@@ -184,6 +185,8 @@ class GpuCheck(unittest.TestCase):
         self.assertEqual(rows["timing"][1], "--timing 20: 61.20 us a step from events (table in timing.log)")
         self.assertEqual(rows["ncu profile"][1], "2 kernels in profile/kernels.md")
         calls = self.calls_text()
+        # ncu leaves the lent machine's clocks alone (its default locks them to base while it profiles).
+        self.assertIn("profile.sh NCU_FLAGS=--clock-control none\n", calls)
         self.assertIn("convnet train --device gpu --data /fake-mnist", calls)
         self.assertEqual(calls.count("sanitizer --tool"), 4)
         # The CPU suites run as shards, one per core up to 8; simt_tests and the GPU suite as one process.
@@ -222,10 +225,11 @@ class GpuCheck(unittest.TestCase):
         # The scratch copy has no .git, as the device tool's copy: the bundle's commit names the binaries.
         self.assertTrue(all("| unknown (convnet built at abc1234) |" in line for line in appended), appended[0])
 
-    def test_a_gpu_that_takes_one_process_gets_convnet_tests_unsharded(self):
-        r = self.run_check(FAKE_COMPUTE_MODE="Exclusive_Process")
+    def test_a_gpu_that_takes_one_process_gets_convnet_tests_unsharded_and_ncu_flags_are_the_callers(self):
+        r = self.run_check(FAKE_COMPUTE_MODE="Exclusive_Process", NCU_FLAGS="--cache-control none")
         self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
         self.assertIn("convnet_tests shard 0 of 1", self.calls_text())
+        self.assertIn("profile.sh NCU_FLAGS=--cache-control none\n", self.calls_text())
 
     def test_a_skipped_gpu_test_a_failing_shard_and_an_accuracy_off_the_anchor_fail_their_rows(self):
         r = self.run_check(FAKE_SKIP="kernel_tests_gpu", FAKE_FAIL="kernel_tests_sim", FAKE_ACCURACY="0.9820")
