@@ -19,8 +19,13 @@
 #      its table to bench/RESULTS.md; a row it could not measure says so there and does not fail
 #      the check (the script failing does). The table is also printed, before the summary, so it
 #      reaches the end of the output; on the device tool, whose RESULTS.md stays on the device,
-#      append the fetched results here: bench/side_by_side.py table side_by_side/results.jsonl --append;
-#   8. prints a short summary table last. Logs go to $OUT (when set) or bench/logs/gpu_check/.
+#      append the fetched results here: bench/side_by_side.py table side_by_side_results.jsonl --append;
+#   8. prints a short summary table last.
+# Logs go to bench/logs/gpu_check/ (emptied first). When $OUT is set (the device tool, which brings
+# back at most 8 files from it), $OUT gets a few files, refreshed after every step so that a run
+# killed at the tool's limit still brings back what it had found: summary.txt, gpu_check_logs.tar.gz
+# (every log), and when made, timing.log, ncu_kernels.md (the ncu table), side_by_side.md and
+# side_by_side_results.jsonl (for bench/side_by_side.py table FILE --append here).
 # Budget: <= 9 minutes on an H100 for steps 1-6; step 7 gets what is left of GPU_CHECK_DEADLINE_S
 # (default 570 s, under the device tool's 10 minutes a command) less 30 s for the summary, at most
 # SIDE_BY_SIDE_BUDGET_S (default 240); under 60 s it is skipped, saying so. GPU_CHECK_SIDE_BY_SIDE=0
@@ -31,9 +36,11 @@
 # GPU_CHECK_DRY_RUN=1 exercises the script on a machine without a GPU: GPU-only steps are reported
 # as "skipped (dry run)" instead of failing.
 set -uo pipefail
+fetch=${OUT:-}
+[ -n "$fetch" ] && { fetch=$(mkdir -p "$fetch" && cd "$fetch" && pwd) || { echo "gpu_check.sh: cannot write to OUT=$OUT" >&2; exit 1; }; }
 cd "$(dirname "$0")/.."
-out=${OUT:-bench/logs/gpu_check}
-mkdir -p "$out"
+out=bench/logs/gpu_check
+rm -rf "$out" && mkdir -p "$out" || { echo "gpu_check.sh: cannot empty $out" >&2; exit 1; }
 dry=${GPU_CHECK_DRY_RUN:-0}
 check_start=$(date +%s)
 deadline=${GPU_CHECK_DEADLINE_S:-570}
@@ -41,13 +48,27 @@ export MNIST_DIR=${MNIST_DIR:-$PWD/.mnist}
 declare -a rows
 failed=0
 
-# record NAME STATUS DETAIL SECONDS: a row of the summary, also appended to $out/summary.txt at once, so
-# that a run killed at the device tool's limit still brings back what it had found.
+# publish: when $OUT is set, the files it should bring back (see the top), as they are now. Each is
+# written beside its final name and then renamed, so a kill never leaves half a file there.
+publish() {
+  [ -n "$fetch" ] || return 0
+  mkdir -p "$fetch"
+  local from to
+  for from in summary.txt:summary.txt timing.log:timing.log profile/kernels.md:ncu_kernels.md \
+      side_by_side/table.md:side_by_side.md side_by_side/results.jsonl:side_by_side_results.jsonl; do
+    to=${from#*:} from=$out/${from%%:*}
+    [ -f "$from" ] && cp "$from" "$fetch/.$to" && mv -f "$fetch/.$to" "$fetch/$to"
+  done
+  tar -C "$out" -czf "$fetch/.gpu_check_logs.tar.gz" . && mv -f "$fetch/.gpu_check_logs.tar.gz" "$fetch/gpu_check_logs.tar.gz"
+}
+# record NAME STATUS DETAIL SECONDS: a row of the summary, also appended to summary.txt (and published)
+# at once, so that a run killed at the device tool's limit still brings back what it had found.
 record() {
   rows+=("$(printf '%-22s %-8s %7ss  %s' "$1" "$2" "$4" "$3")")
   printf '%s\n' "${rows[-1]}" >> "$out/summary.txt"
   [ "$2" = FAIL ] && failed=1
   echo "== $1: $2 ($3)"
+  publish
 }
 now() { date +%s.%N; }
 elapsed() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.0f", b - a }'; }
@@ -363,5 +384,7 @@ fi
     echo "unknown, binaries built at $(cat "$bin/COMMIT" 2>/dev/null || echo '?')"); $(date -u +%FT%TZ)"
   printf '%-22s %-8s %8s  %s\n' step result time detail
   printf '%s\n' "${rows[@]}"
+  [ -n "$fetch" ] && echo "(logs: gpu_check_logs.tar.gz in \$OUT; tar -xzf it for the logs named above)"
 } | tee "$out/summary.txt"
+publish
 exit $failed

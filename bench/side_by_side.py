@@ -9,13 +9,13 @@
     side_by_side.py not-measured --row R --command C --batch B --seed S --reason TEXT
         the JSON line of a run that did not happen or did not finish, and why
     side_by_side.py meta --date D --device-name N --commit C [--convnet BIN] [--dry-run]
-        the closing line of a results file: where and when it ran, and the GPU's FP32 peak: SM count
+        the opening line of a results file: where and when it ran, and the GPU's FP32 peak: SM count
         × max SM clock × 128 FP32 lanes × 2 (an FMA is two FLOPs), SMs from `convnet devices`, else
         torch, the clock from nvidia-smi clocks.max.sm; FP32_PEAK_TFLOPS=X overrides both
     side_by_side.py table RESULTS.jsonl [--append]
         the table on stdout; with --append (refused for a dry run's results) every row also goes to
         bench/RESULTS.md, section SECTION, through append_row.py. A results file fetched from the GPU
-        machine's $OUT is appended here the same way (the device's own copy of RESULTS.md stays there)
+        machine's $OUT (side_by_side_results.jsonl) is appended here the same way (the device's own copy of RESULTS.md stays there)
 
 Uses the standard library only, so it runs where the trainers' frameworks are not installed.
 
@@ -251,7 +251,7 @@ def read_results(path):
     if not runs:
         raise Usage(f"{path}: no results")
     if meta is None:
-        raise Usage(f"{path}: no meta line (side_by_side.py meta writes it after the runs)")
+        raise Usage(f"{path}: no meta line (side_by_side.sh writes it before the runs)")
     return runs, meta
 
 

@@ -32,10 +32,17 @@
 #   PYTHON=python3                 MNIST_DIR=data/mnist
 #   KERAS_WHEELS=DIR               wheels keras_seed.py installs when keras is missing
 #                                  (bench/keras_wheels.sh makes them; .whl/ is used when present)
-#   SIDE_BY_SIDE_OUT=DIR           logs (default $OUT/side_by_side or bench/logs/side_by_side)
+#   SIDE_BY_SIDE_OUT=DIR           logs: results.jsonl, table.md, runs/ (default bench/logs/side_by_side)
+#   OUT=DIR                        (the device tool, which brings back at most 8 files) without
+#                                  SIDE_BY_SIDE_OUT: after every run, DIR gets side_by_side_results.jsonl,
+#                                  side_by_side.md once the table is made, and side_by_side_runs.tar.gz
 # Without a GPU and without SIDE_BY_SIDE_DRY_RUN=1 it refuses to run (exit 2): it never writes a
 # CPU number where a GPU one belongs. Exit status: 0 when every row was measured, 1 otherwise.
 set -uo pipefail
+fetch=""
+if [ -z "${SIDE_BY_SIDE_OUT:-}" ] && [ -n "${OUT:-}" ]; then
+  fetch=$(mkdir -p "$OUT" && cd "$OUT" && pwd) || { echo "side_by_side.sh: error: cannot write to OUT=$OUT" >&2; exit 2; }
+fi
 cd "$(dirname "$0")/.." || exit 2
 dry=${SIDE_BY_SIDE_DRY_RUN:-0}
 budget=${SIDE_BY_SIDE_BUDGET_S:-240}
@@ -51,13 +58,23 @@ bin=${bin:-build/convnet}
 tf32=()
 [ "${SIDE_BY_SIDE_TF32:-0}" = 1 ] && tf32=(--tf32)
 py=${PYTHON:-python3}
-out=${SIDE_BY_SIDE_OUT:-${OUT:-bench/logs}/side_by_side}
+out=${SIDE_BY_SIDE_OUT:-bench/logs/side_by_side}
 export MNIST_DIR=${MNIST_DIR:-$PWD/data/mnist}
 [ -z "${KERAS_WHEELS:-}" ] && [ -d .whl ] && export KERAS_WHEELS=$PWD/.whl
 helper=bench/side_by_side.py
-runs=$out/runs  # per-run output; results.jsonl and table.md stay on top, for the device tool's few files
-mkdir -p "$runs"
-: > "$out/results.jsonl"
+runs=$out/runs  # per-run output
+rm -rf "$runs" "$out/table.md" && mkdir -p "$runs" && : > "$out/results.jsonl" ||
+  { echo "side_by_side.sh: error: cannot write to $out" >&2; exit 2; }
+# publish: the results so far into $OUT (see OUT above), each file renamed into place whole.
+publish() {
+  [ -n "$fetch" ] || return 0
+  cp "$out/results.jsonl" "$fetch/.side_by_side_results.jsonl" &&
+    mv -f "$fetch/.side_by_side_results.jsonl" "$fetch/side_by_side_results.jsonl"
+  [ -f "$out/table.md" ] && cp "$out/table.md" "$fetch/.side_by_side.md" &&
+    mv -f "$fetch/.side_by_side.md" "$fetch/side_by_side.md"
+  tar -C "$out" -czf "$fetch/.side_by_side_runs.tar.gz" runs &&
+    mv -f "$fetch/.side_by_side_runs.tar.gz" "$fetch/side_by_side_runs.tar.gz"
+}
 
 if nvidia-smi -L >/dev/null 2>&1; then
   gpu=1 convnet_device=gpu py_device=cuda
@@ -93,6 +110,11 @@ probe=$("$bin" train --graphs off --data /nonexistent-side-by-side 2>&1)
 convnet_note=""
 [ $gpu = 0 ] && convnet_note="CPU backend, --graphs not passed (dry run on a machine without a GPU)"
 torch_why=$("$py" -c 'import torch' 2>&1 | tail -1) && torch_why=""
+# The meta line (date, device, commit, FP32 peak) first, so results cut short still make a table.
+dry_flag=()
+[ "$dry" = 1 ] && dry_flag=(--dry-run)
+"$py" "$helper" meta --date "$today" --device-name "$device_name" --commit "$commit" --convnet "$bin" \
+  "${dry_flag[@]}" >> "$out/results.jsonl" || exit 2
 
 # note NAME COMMAND BATCH SEED WHY: a run that was not measured, as a line of results.jsonl.
 declare -A row_failed  # row -> why its first run failed, so its other runs are not attempted
@@ -180,6 +202,7 @@ run_one() {
     fi
   fi
   [ -n "$why" ] && { echo "== $name, batch $batch, seed $seed: not measured ($why)"; note "$name" "$shown" "$batch" "$seed" "$why"; }
+  publish
   return 0
 }
 
@@ -193,15 +216,12 @@ for batch in $batches; do
   done
 done
 
-dry_flag=()
-[ "$dry" = 1 ] && dry_flag=(--dry-run)
-"$py" "$helper" meta --date "$today" --device-name "$device_name" --commit "$commit" --convnet "$bin" \
-  "${dry_flag[@]}" >> "$out/results.jsonl"
 append=()
 [ "$dry" != 1 ] && append=(--append)
 echo
 "$py" "$helper" table "$out/results.jsonl" "${append[@]}" | tee "$out/table.md"
 [ "${PIPESTATUS[0]}" = 0 ] || exit 2
-echo "side-by-side: $(( $(date +%s) - start )) s; logs in $out"
+publish
+echo "side-by-side: $(( $(date +%s) - start )) s; logs in $out${fetch:+ (results, table and runs also in $fetch)}"
 grep -q '"not_measured"' "$out/results.jsonl" && exit 1
 exit 0

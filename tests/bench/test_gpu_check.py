@@ -153,7 +153,14 @@ class GpuCheck(unittest.TestCase):
         return self.summary()
 
     def summary(self):
-        """{step: (result, detail)} from $OUT/summary.txt."""
+        """{step: (result, detail)} from $OUT/summary.txt, once $OUT is checked to be what the device tool
+        brings back whole: at most 8 plain files, named in letters, digits, '.', '_' and '-'."""
+        names = sorted(os.listdir(self.out))
+        self.assertLessEqual(len(names), 8, names)
+        for name in names:
+            self.assertRegex(name, r"^[A-Za-z0-9._-]+$")
+            self.assertFalse(name.startswith("."), names)  # no half-written file left behind
+            self.assertTrue(os.path.isfile(os.path.join(self.out, name)), name)
         rows = {}
         with open(os.path.join(self.out, "summary.txt")) as f:
             for line in f:
@@ -162,6 +169,11 @@ class GpuCheck(unittest.TestCase):
                         result, rest = line[23:].split(None, 1)
                         rows[step] = (result, rest.split("s  ", 1)[1].strip())
         return rows
+
+    def fetched_log(self, name):
+        """A log as the device tool brings it back: from $OUT/gpu_check_logs.tar.gz."""
+        with tarfile.open(os.path.join(self.out, "gpu_check_logs.tar.gz")) as tar:
+            return tar.extractfile("./" + name).read().decode()
 
     def calls_text(self):
         with open(self.calls) as f:
@@ -184,6 +196,13 @@ class GpuCheck(unittest.TestCase):
                       rows["train recipe"][1])
         self.assertEqual(rows["timing"][1], "--timing 20: 61.20 us a step from events (table in timing.log)")
         self.assertEqual(rows["ncu profile"][1], "2 kernels in profile/kernels.md")
+        self.assertEqual(sorted(os.listdir(self.out)), ["gpu_check_logs.tar.gz", "ncu_kernels.md", "summary.txt",
+                                                        "timing.log"])
+        with open(os.path.join(self.out, "summary.txt")) as f:
+            self.assertTrue(f.read().rstrip().endswith("(logs: gpu_check_logs.tar.gz in $OUT; tar -xzf it for the "
+                                                       "logs named above)"))
+        self.assertIn("[  PASSED  ]", self.fetched_log("convnet_tests.log"))
+        self.assertIn("| head_train_kernel |", self.fetched_log("profile/kernels.md"))
         calls = self.calls_text()
         # ncu leaves the lent machine's clocks alone (its default locks them to base while it profiles).
         self.assertIn("profile.sh NCU_FLAGS=--clock-control none\n", calls)
@@ -217,6 +236,9 @@ class GpuCheck(unittest.TestCase):
                                           "0.400 s recipe: met, 13.64x PyTorch eager: met, 4.55x torch.compile: met"),
                         detail)
         self.assertIn("| convnet --graphs on | 128 |", r.stdout)  # the table is printed before the summary
+        self.assertIn("side_by_side_results.jsonl", os.listdir(self.out))
+        with open(os.path.join(self.out, "side_by_side.md")) as f:
+            self.assertIn("| convnet --graphs on | 128 |", f.read())
         after = side_by_side_rows()
         self.assertEqual(after[:len(before)], before)
         appended = after[len(before):]
@@ -241,16 +263,14 @@ class GpuCheck(unittest.TestCase):
         self.assertEqual(rows["train recipe"][0], "FAIL")
         self.assertIn("test accuracy 0.9820 (CPU anchor 0.9868", rows["train recipe"][1])
         self.assertEqual(rows["convnet_tests"][0], "ok")
-        with open(os.path.join(self.out, "kernel_tests_sim.log")) as f:
-            self.assertIn("[  FAILED  ] Fake.Fails", f.read())
+        self.assertIn("[  FAILED  ] Fake.Fails", self.fetched_log("kernel_tests_sim.log"))
 
     def test_a_hanging_suite_fails_its_row_inside_the_deadline_and_names_the_test(self):
         # 60 s deadline, 30 s kept for the summary: the suite gets what is left, about 30 s.
         rows = self.run_hanging(60, FAKE_HANG="kernel_tests_gpu")
         self.assertEqual(rows["kernel_tests_gpu"][0], "FAIL")
         self.assertRegex(rows["kernel_tests_gpu"][1], r"^a shard ran past (2\d|30) s; 0 passed")
-        with open(os.path.join(self.out, "kernel_tests_gpu.log")) as f:
-            self.assertTrue(f.read().rstrip().endswith("[ RUN      ] Fake.Hangs"))
+        self.assertTrue(self.fetched_log("kernel_tests_gpu.log").rstrip().endswith("[ RUN      ] Fake.Hangs"))
         for step in ("sanitizer memcheck", "train recipe", "timing", "ncu profile"):
             self.assertEqual(rows[step], ("FAIL", "not run: the 60 s GPU_CHECK_DEADLINE_S is spent"), step)
         self.assertEqual(rows["side-by-side"][0], "skipped")
@@ -294,8 +314,7 @@ class GpuCheck(unittest.TestCase):
         self.assertEqual(rows["libraries"][0], "FAIL")
         self.assertIn("build-bundle/kernel_tests_gpu needs libgpucheckgone.so.1: not found", rows["libraries"][1])
         self.assertTrue(rows["libraries"][1].endswith("(see libraries.log; stopped here)"), rows["libraries"][1])
-        with open(os.path.join(self.out, "libraries.log")) as f:
-            log = f.read()
+        log = self.fetched_log("libraries.log")
         self.assertIn("gpu_libs.sh: searched after the loader's own path: ", log)
         self.assertIn("== cuBLAS on this machine", log)
         self.assertNotIn("convnet_tests shard", self.calls_text())

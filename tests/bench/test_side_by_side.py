@@ -22,6 +22,7 @@ import shutil
 import stat
 import subprocess
 import sys
+import tarfile
 import tempfile
 import textwrap
 import time
@@ -134,7 +135,8 @@ class Sandbox:
         open(self.calls, "w").close()
         self.out = os.path.join(self.dir, "out")
 
-    def run(self, **env):
+    def run(self, drop=(), **env):
+        """Runs side_by_side.sh with the fakes, env added and the variables in drop removed."""
         e = {k: v for k, v in os.environ.items() if not k.startswith(("SIDE_BY_SIDE_", "FAKE_", "KERAS_"))}
         e.update({"PATH": self.fakes + os.pathsep + os.environ["PATH"], "FAKES": self.fakes,
                   "FAKE_CALLS": self.calls, "CONVNET_BIN": os.path.join(self.fakes, "convnet"),
@@ -142,6 +144,8 @@ class Sandbox:
                   "MNIST_DIR": "/nonexistent-mnist", "FP32_PEAK_TFLOPS": ""})
         e.pop("OUT", None)
         e.update(env)
+        for name in drop:
+            e.pop(name)
         return subprocess.run(["bash", os.path.join(self.bench, "side_by_side.sh")], env=e, capture_output=True,
                               text=True, timeout=120)
 
@@ -270,6 +274,32 @@ class Script(unittest.TestCase):
         self.assertEqual(again.returncode, 2)
         self.assertIn("never appended", again.stderr)
         self.assertEqual(self.box.results_text(), self.box.original)
+
+    def test_on_the_device_tool_out_gets_three_files_and_results_cut_short_still_make_a_table(self):
+        fetch = os.path.join(self.box.dir, "device-out")
+        r = self.box.run(drop=("SIDE_BY_SIDE_OUT",), OUT=fetch, SIDE_BY_SIDE_BATCHES="128", SIDE_BY_SIDE_SEEDS="1",
+                         SIDE_BY_SIDE_ROWS="convnet-graphs-on torch-eager")
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        # The device tool brings back 8 files at most: these three, not one per run.
+        self.assertEqual(sorted(os.listdir(fetch)),
+                         ["side_by_side.md", "side_by_side_results.jsonl", "side_by_side_runs.tar.gz"])
+        with tarfile.open(os.path.join(fetch, "side_by_side_runs.tar.gz")) as tar:
+            self.assertIn("runs/convnet-graphs-on-b128-s1.out", tar.getnames())
+        with open(os.path.join(fetch, "side_by_side.md")) as f:
+            self.assertIn("| convnet --graphs on | 128 | 1 | 21.0 |", f.read())
+        logs = os.path.join(self.box.dir, "repo", "bench", "logs", "side_by_side")
+        self.assertTrue(os.path.isfile(os.path.join(logs, "runs", "torch-eager-b128-s1.out")))
+        # The meta line comes first, so the first run's line alone makes a table (a run killed after it).
+        with open(os.path.join(fetch, "side_by_side_results.jsonl")) as f:
+            lines = f.readlines()
+        self.assertIn('"meta"', lines[0])
+        cut = os.path.join(self.box.dir, "cut.jsonl")
+        with open(cut, "w") as f:
+            f.writelines(lines[:2])
+        t = subprocess.run([sys.executable, os.path.join(self.box.bench, "side_by_side.py"), "table", cut],
+                           capture_output=True, text=True)
+        self.assertEqual(t.returncode, 0, t.stderr)
+        self.assertIn("| convnet --graphs on | 128 | 1 | 21.0 |", t.stdout)
 
     def test_without_a_gpu_it_refuses_unless_dry_run(self):
         r = self.box.run(FAKE_GPU="0")
