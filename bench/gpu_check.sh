@@ -33,6 +33,8 @@
 # sanitizer tool 100 s (one that runs out skips the rest), the recipe and --timing runs 180 s each,
 # profile.sh 300 s; a library the binaries cannot find stops the check at once.
 # Exit status: 0 only when every step passed.
+# nvcc, compute-sanitizer and ncu not on PATH are looked for in the CUDA and Nsight folders
+# (GPU_CHECK_TOOL_DIRS); environment.txt says which ran.
 # GPU_CHECK_DRY_RUN=1 exercises the script on a machine without a GPU: GPU-only steps are reported
 # as "skipped (dry run)" instead of failing.
 set -uo pipefail
@@ -120,6 +122,18 @@ bounded() {
 }
 echo "GPU check, rows as they come (the full summary replaces them at the end)" > "$out/summary.txt"
 
+# The CUDA tools are not always on PATH (a toolkit in /usr/local/cuda without its bin/ there, Nsight
+# Compute in its own folder under /opt/nvidia): the folder of each one missing joins PATH, the first
+# of GPU_CHECK_TOOL_DIRS (folders and globs) that holds it, in reverse version order (newest first).
+tool_dirs=${GPU_CHECK_TOOL_DIRS:-"/usr/local/cuda/bin /usr/local/cuda/compute-sanitizer /opt/nvidia/nsight-compute/* /usr/local/cuda/nsight-compute-* /opt/nvidia/compute-sanitizer"}
+for tool in nvcc compute-sanitizer ncu; do
+  command -v "$tool" >/dev/null && continue
+  # shellcheck disable=SC2086  # a list of folders and globs
+  for dir in $(printf '%s\n' $tool_dirs | sort -rV); do
+    [ -x "$dir/$tool" ] && { PATH="$PATH:$dir"; break; }
+  done
+done
+
 # ---- 1. environment -------------------------------------------------------------------------------
 {
   date -u
@@ -130,6 +144,7 @@ echo "GPU check, rows as they come (the full summary replaces them at the end)" 
   timeout 20 compute-sanitizer --version 2>&1 | head -2 || true
   timeout 20 ncu --version 2>&1 | tail -1 || true
   git rev-parse --short HEAD 2>/dev/null || true
+  for tool in nvcc compute-sanitizer ncu; do echo "$tool: $(command -v "$tool" || echo "not found (PATH and $tool_dirs)")"; done
 } > "$out/environment.txt" 2>&1
 gpu_name=$(nvidia-smi --query-gpu=name,driver_version --format=csv,noheader 2>/dev/null | head -1)
 gpu_name=${gpu_name:-none}

@@ -253,6 +253,20 @@ class GpuCheck(unittest.TestCase):
         self.assertIn("convnet_tests shard 0 of 1", self.calls_text())
         self.assertIn("profile.sh NCU_FLAGS=--cache-control none\n", self.calls_text())
 
+    def test_a_tool_off_path_is_found_in_the_tool_dirs_newest_first(self):
+        tools = os.path.join(self.tmp, "tools")
+        for version in ("2024.9", "2024.10"):
+            os.makedirs(os.path.join(tools, version))
+            shutil.copy(os.path.join(self.fakes, "compute-sanitizer"), os.path.join(tools, version))
+        os.remove(os.path.join(self.fakes, "compute-sanitizer"))
+        # This machine's own compute-sanitizer, if any, off PATH too.
+        path = [d for d in os.environ["PATH"].split(os.pathsep) if not os.path.exists(os.path.join(d, "compute-sanitizer"))]
+        r = self.run_check(PATH=os.pathsep.join([self.fakes] + path),
+                           GPU_CHECK_TOOL_DIRS=f"{self.tmp}/nothing-here {tools}/*")
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.assertEqual(self.calls_text().count("sanitizer --tool"), 4)
+        self.assertIn(f"compute-sanitizer: {tools}/2024.10/compute-sanitizer\n", self.fetched_log("environment.txt"))
+
     def test_a_skipped_gpu_test_a_failing_shard_and_an_accuracy_off_the_anchor_fail_their_rows(self):
         r = self.run_check(FAKE_SKIP="kernel_tests_gpu", FAKE_FAIL="kernel_tests_sim", FAKE_ACCURACY="0.9820")
         self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
