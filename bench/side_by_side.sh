@@ -101,6 +101,11 @@ if [ "$commit" != unknown ] && ! git diff --quiet HEAD -- host kernels bench CMa
 fi
 [ -f "$(dirname "$bin")/COMMIT" ] && commit="$commit (convnet built at $(cat "$(dirname "$bin")/COMMIT"))"
 today=$(date -u +%F)
+# The meta line (date, device, commit, FP32 peak) first, so results cut short still make a table.
+dry_flag=()
+[ "$dry" = 1 ] && dry_flag=(--dry-run)
+"$py" "$helper" meta --date "$today" --device-name "$device_name" --commit "$commit" --convnet "$bin" \
+  "${dry_flag[@]}" >> "$out/results.jsonl" || exit 2
 start=$(date +%s)
 
 # Does the binary know --graphs? A flag it does not know is refused before any data is read.
@@ -110,11 +115,6 @@ probe=$("$bin" train --graphs off --data /nonexistent-side-by-side 2>&1)
 convnet_note=""
 [ $gpu = 0 ] && convnet_note="CPU backend, --graphs not passed (dry run on a machine without a GPU)"
 torch_why=$("$py" -c 'import torch' 2>&1 | tail -1) && torch_why=""
-# The meta line (date, device, commit, FP32 peak) first, so results cut short still make a table.
-dry_flag=()
-[ "$dry" = 1 ] && dry_flag=(--dry-run)
-"$py" "$helper" meta --date "$today" --device-name "$device_name" --commit "$commit" --convnet "$bin" \
-  "${dry_flag[@]}" >> "$out/results.jsonl" || exit 2
 
 # note NAME COMMAND BATCH SEED WHY: a run that was not measured, as a line of results.jsonl.
 declare -A row_failed  # row -> why its first run failed, so its other runs are not attempted
