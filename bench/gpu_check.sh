@@ -61,7 +61,9 @@ publish() {
     to=${from#*:} from=$out/${from%%:*}
     [ -f "$from" ] && cp "$from" "$fetch/.$to" && mv -f "$fetch/.$to" "$fetch/$to"
   done
-  tar -C "$out" -czf "$fetch/.gpu_check_logs.tar.gz" . && mv -f "$fetch/.gpu_check_logs.tar.gz" "$fetch/gpu_check_logs.tar.gz"
+  # Exit 1 is GNU tar's "file changed as we read it" (a log still being written): the archive is whole.
+  tar -C "$out" -czf "$fetch/.gpu_check_logs.tar.gz" . 2>/dev/null
+  [ $? -le 1 ] && mv -f "$fetch/.gpu_check_logs.tar.gz" "$fetch/gpu_check_logs.tar.gz"
 }
 # record NAME STATUS DETAIL SECONDS: a row of the summary, also appended to summary.txt (and published)
 # at once, so that a run killed at the device tool's limit still brings back what it had found.

@@ -72,8 +72,9 @@ publish() {
     mv -f "$fetch/.side_by_side_results.jsonl" "$fetch/side_by_side_results.jsonl"
   [ -f "$out/table.md" ] && cp "$out/table.md" "$fetch/.side_by_side.md" &&
     mv -f "$fetch/.side_by_side.md" "$fetch/side_by_side.md"
-  tar -C "$out" -czf "$fetch/.side_by_side_runs.tar.gz" runs &&
-    mv -f "$fetch/.side_by_side_runs.tar.gz" "$fetch/side_by_side_runs.tar.gz"
+  # Exit 1 is GNU tar's "file changed as we read it" (a run's output still being written): the archive is whole.
+  tar -C "$out" -czf "$fetch/.side_by_side_runs.tar.gz" runs 2>/dev/null
+  [ $? -le 1 ] && mv -f "$fetch/.side_by_side_runs.tar.gz" "$fetch/side_by_side_runs.tar.gz"
 }
 
 if nvidia-smi -L >/dev/null 2>&1; then
