@@ -10,7 +10,9 @@ scripts/profile.sh. The side-by-side step is off (GPU_CHECK_SIDE_BY_SIDE=0; test
 covers side_by_side.sh) but in one test, which runs it with that file's fakes. What is checked: a passing machine passes with every row and the test counts
 of all shards; a skipped GPU test, a failing shard and an accuracy off the anchor fail their rows; a
 hang fails its own step inside GPU_CHECK_DEADLINE_S, which no step outlives; a library found nowhere
-stops the check with the folders searched; summary rows reach $OUT as they come.
+stops the check with the folders searched; a tool off PATH is found in the tool folders; summary rows
+reach $OUT as they come, and $OUT holds only what the device tool brings back whole (8 plain files at
+most; the logs in one tarball); ncu leaves the GPU's clocks alone.
 """
 import os
 import shutil
