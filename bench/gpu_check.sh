@@ -7,37 +7,47 @@
 #      gives them the libraries this machine keeps elsewhere (cuBLAS; bench/gpu_libs.sh);
 #   3. runs every test suite on the real GPU and FAILS if any GPU test was skipped (the CPU-bound
 #      suites as gtest shards, one per core up to 8);
-#   4. runs compute-sanitizer (memcheck, racecheck, synccheck, initcheck) over the kernel tests;
-#   5. trains the full seed recipe (Adam, batch 128, 15 epochs, validation 0.1) on real MNIST from
+#   4. trains the full seed recipe (Adam, batch 128, 15 epochs, validation 0.1) on real MNIST from
 #      $MNIST_DIR (default .mnist) and compares test accuracy with the CPU anchor in bench/RESULTS.md;
-#   6. checks the profiling tools: `convnet train --timing 20` prints its per-kernel table, and
+#   5. checks the profiling tools: `convnet train --timing 20` prints its per-kernel table, and
 #      scripts/profile.sh runs ncu on a 3-step --profile-steps window and makes the kernel table
 #      (this is where ncu's real CSV meets scripts/ncu_table.py). ncu runs with --clock-control none
 #      (NCU_FLAGS, when set, replaces that): a lent machine's clocks are not ours to lock to base;
-#   7. runs the side-by-side benchmark (bench/side_by_side.sh: this trainer with graphs on and off,
+#   6. runs the side-by-side benchmark (bench/side_by_side.sh: this trainer with graphs on and off,
 #      PyTorch eager and torch.compile, Keras 3 on JAX when keras is carried in .whl/) and appends
 #      its table to bench/RESULTS.md; a row it could not measure says so there and does not fail
 #      the check (the script failing does). The table is also printed, before the summary, so it
 #      reaches the end of the output; on the device tool, whose RESULTS.md stays on the device,
 #      append the fetched results here: bench/side_by_side.py table side_by_side_results.jsonl --append;
+#   7. runs compute-sanitizer (memcheck, racecheck, synccheck, initcheck) over the kernel tests;
 #   8. prints a short summary table last.
 # Logs go to bench/logs/gpu_check/ (emptied first). When $OUT is set (the device tool, which brings
 # back at most 8 files from it), $OUT gets a few files, refreshed after every step so that a run
 # killed at the tool's limit still brings back what it had found: summary.txt, gpu_check_logs.tar.gz
 # (every log), and when made, timing.log, ncu_kernels.md (the ncu table), side_by_side.md and
 # side_by_side_results.jsonl (for bench/side_by_side.py table FILE --append here).
-# Budget: <= 9 minutes on an H100 for steps 1-6; step 7 gets what is left of GPU_CHECK_DEADLINE_S
-# (default 570 s, under the device tool's 10 minutes a command) less 30 s for the summary, at most
-# SIDE_BY_SIDE_BUDGET_S (default 240); under 60 s it is skipped, saying so. GPU_CHECK_SIDE_BY_SIDE=0
-# skips it. A hang fails its own step, not the device's whole window: a test shard gets 300 s, each
-# sanitizer tool 100 s (one that runs out skips the rest), the recipe and --timing runs 180 s each,
-# profile.sh 300 s; a library the binaries cannot find stops the check at once.
+# Budget: every step ends inside GPU_CHECK_DEADLINE_S (default 570 s, under the device tool's 10
+# minutes a command), less 30 s kept for the summary. The order is what issue #6 needs first: the
+# tests, the recipe, the profiles and the side-by-side numbers, then compute-sanitizer. Steps 4-6
+# leave GPU_CHECK_SANITIZER_S (default 120) of the deadline to step 7, which also gets whatever they
+# did not use. Step 6 gets what steps 4-5 left, at most SIDE_BY_SIDE_BUDGET_S (default 240); under
+# 60 s it is skipped, saying so; GPU_CHECK_SIDE_BY_SIDE=0 skips it. A hang fails its own step, not
+# the device's whole window: a test shard gets 300 s, the recipe and --timing runs 180 s each,
+# profile.sh 150 s, each sanitizer tool 100 s (one that runs out skips the rest), each less when the
+# deadline is nearer; a step with under 10 s left is not run, and says so; a library the binaries
+# cannot find stops the check at once.
 # Exit status: 0 only when every step passed.
 # nvcc, compute-sanitizer and ncu not on PATH are looked for in the CUDA and Nsight folders
 # (GPU_CHECK_TOOL_DIRS); environment.txt says which ran.
 # GPU_CHECK_DRY_RUN=1 exercises the script on a machine without a GPU: GPU-only steps are reported
 # as "skipped (dry run)" instead of failing.
 set -uo pipefail
+deadline=${GPU_CHECK_DEADLINE_S:-570}
+keep=0  # seconds promised to later steps (see left)
+sanitizer_share=${GPU_CHECK_SANITIZER_S:-120}
+for knob in GPU_CHECK_DEADLINE_S=$deadline GPU_CHECK_SANITIZER_S=$sanitizer_share; do
+  [[ ${knob#*=} =~ ^[0-9]+$ ]] || { echo "gpu_check.sh: $knob: expected a whole number of seconds" >&2; exit 2; }
+done
 fetch=${OUT:-}
 [ -n "$fetch" ] && { fetch=$(mkdir -p "$fetch" && cd "$fetch" && pwd) || { echo "gpu_check.sh: cannot write to OUT=$OUT" >&2; exit 1; }; }
 cd "$(dirname "$0")/.."
@@ -45,7 +55,6 @@ out=bench/logs/gpu_check
 rm -rf "$out" && mkdir -p "$out" || { echo "gpu_check.sh: cannot empty $out" >&2; exit 1; }
 dry=${GPU_CHECK_DRY_RUN:-0}
 check_start=$(date +%s)
-deadline=${GPU_CHECK_DEADLINE_S:-570}
 export MNIST_DIR=${MNIST_DIR:-$PWD/.mnist}
 declare -a rows
 failed=0
@@ -77,10 +86,14 @@ record() {
 now() { date +%s.%N; }
 elapsed() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.0f", b - a }'; }
 has_gpu() { nvidia-smi -L >/dev/null 2>&1; }
-# limit SECONDS: a step's timeout, SECONDS or what is left before the deadline (30 s kept for the
-# summary) if less; 0 when under 10 s are left, and the step is then not run.
+# left: the seconds before the deadline, less 30 kept for the summary and the $keep seconds promised
+# to later steps (the steps between the tests and compute-sanitizer keep its share for it).
+left() { echo $(( deadline - ($(date +%s) - check_start) - 30 - keep )); }
+# limit SECONDS: a step's timeout, SECONDS or what is left if less; 0 when under 10 s are left, and
+# the step is then not run.
 limit() {
-  local left=$(( deadline - ($(date +%s) - check_start) - 30 ))
+  local left
+  left=$(left)
   if [ $left -lt 10 ]; then echo 0; elif [ $left -lt "$1" ]; then echo $left; else echo "$1"; fi
 }
 # ran_past RC STARTED LIMIT: RC is timeout's (124, or 137 after --kill-after) and the limit was used up;
@@ -99,7 +112,9 @@ cpu_anchor() {
     acc && cell(cmd) == "`build/convnet train --seed 1`" && cell(acc) ~ /^[0-9.]+$/ { print cell(acc); exit }
   ' bench/RESULTS.md
 }
-past_deadline() { record "$1" FAIL "not run: the ${deadline} s GPU_CHECK_DEADLINE_S is spent" 0; }
+past_deadline() {
+  record "$1" FAIL "not run: the ${deadline} s GPU_CHECK_DEADLINE_S is spent$([ "$keep" -gt 0 ] && echo " (${keep} s of it kept for compute-sanitizer)")" 0
+}
 # bounded STEP SECONDS LOG CMD...: CMD's exit status, CMD run under limit SECONDS with its output in
 # LOG. When the deadline left no time, or CMD ran past its limit, the step's row is recorded here and
 # `settled` is set to 1 (0 otherwise), so the caller records nothing more.
@@ -271,7 +286,96 @@ SIMT_THREAD_ORDER=shuffle:7 run_suite kernel_tests_sim "$shards" "$bin/kernel_te
 # The GPU suite in one process, as a user runs it: its tests are not CPU-bound on a GPU.
 run_suite kernel_tests_gpu 1 "$bin/kernel_tests_gpu"
 
-# ---- 4. compute-sanitizer ---------------------------------------------------------------------------
+# ---- 4. the full recipe on the GPU ------------------------------------------------------------------
+keep=$sanitizer_share
+t0=$(now)
+if has_gpu; then
+  # Under a second of training on an H100; the timeout only keeps a hang from eating the device's time.
+  bounded "train recipe" 180 "$out/train_recipe.log" "$bin/convnet" train --device gpu --data "$MNIST_DIR"
+  rc=$?
+  [ -f "$out/train_recipe.log" ] && cat "$out/train_recipe.log"
+  acc=$(sed -n 's/^Test accuracy: //p' "$out/train_recipe.log" 2>/dev/null)
+  wall=$(sed -n 's/^Total time: //p' "$out/train_recipe.log" 2>/dev/null)
+  anchor=$(cpu_anchor)
+  if [ $settled = 1 ]; then
+    :  # recorded by bounded
+  elif [ $rc -ne 0 ] || [ -z "$acc" ]; then
+    record "train recipe" FAIL "exit $rc" "$(elapsed "$t0")"
+  else
+    verdict=$(awk -v a="$acc" -v c="${anchor:-0}" 'BEGIN { d = (a - c) * 100; if (d < 0) d = -d; print (c > 0 && d <= 0.2) ? "ok" : "FAIL" }')
+    record "train recipe" "$verdict" "test accuracy $acc (CPU anchor ${anchor:-missing}, target within 0.2 points), total $wall" "$(elapsed "$t0")"
+  fi
+else
+  if [ "$dry" = 1 ]; then
+    "$bin/convnet" train --device cpu --epochs 1 --limit-train 256 --data "$MNIST_DIR" > "$out/train_recipe.log" 2>&1
+    record "train recipe" skipped "dry run: no GPU; CPU smoke run exit $? instead" "$(elapsed "$t0")"
+  else
+    record "train recipe" FAIL "no GPU" 0
+  fi
+fi
+
+# ---- 5. profiling: the --timing table and Nsight Compute on the --profile-steps window --------------
+t0=$(now)
+if has_gpu; then
+  bounded timing 180 "$out/timing.log" "$bin/convnet" train --device gpu --timing 20 --data "$MNIST_DIR"
+  rc=$?
+  per_step=$(sed -n 's/^step, first launch to last (events) *//p' "$out/timing.log" 2>/dev/null)
+  if [ $settled = 1 ]; then
+    :  # recorded by bounded
+  elif [ $rc -eq 0 ] && grep -q '^all kernels .* 100.0%$' "$out/timing.log"; then
+    record "timing" ok "--timing 20: ${per_step:-?} us a step from events (table in timing.log)" "$(elapsed "$t0")"
+  else
+    record "timing" FAIL "exit $rc or no table (see timing.log)" "$(elapsed "$t0")"
+  fi
+  t0=$(now)
+  CONVNET="$bin/convnet" NCU_FLAGS=${NCU_FLAGS-"--clock-control none"} bounded "ncu profile" 150 "$out/profile.log" \
+    scripts/profile.sh --steps 3 --out "$out/profile" -- --data "$MNIST_DIR"
+  rc=$?
+  kernels=$(grep -c '^| [^*-]' "$out/profile/kernels.md" 2>/dev/null)
+  if [ $settled = 1 ]; then
+    :  # recorded by bounded
+  elif [ $rc -eq 0 ] && [ "${kernels:-0}" -gt 1 ]; then
+    record "ncu profile" ok "$((kernels - 1)) kernels in profile/kernels.md" "$(elapsed "$t0")"
+  else
+    record "ncu profile" FAIL "exit $rc (see profile.log; ERR_NVGPUCTRPERM means no counter access)" "$(elapsed "$t0")"
+  fi
+elif [ "$dry" = 1 ]; then
+  record "timing" skipped "dry run: no GPU" 0
+  record "ncu profile" skipped "dry run: no GPU" 0
+else
+  record "timing" FAIL "no GPU" 0
+  record "ncu profile" FAIL "no GPU" 0
+fi
+
+# ---- 6. side-by-side benchmark ----------------------------------------------------------------------
+t0=$(now)
+left=$(left)
+sbs_budget=${SIDE_BY_SIDE_BUDGET_S:-240}
+[ $left -lt "$sbs_budget" ] && sbs_budget=$left
+if [ "${GPU_CHECK_SIDE_BY_SIDE:-1}" = 0 ]; then
+  record "side-by-side" skipped "GPU_CHECK_SIDE_BY_SIDE=0" 0
+elif [ "$sbs_budget" -lt 60 ]; then
+  record "side-by-side" skipped "only $left s left of the ${deadline} s GPU_CHECK_DEADLINE_S, less ${keep} s kept for compute-sanitizer" 0
+else
+  sbs_dry=0
+  has_gpu || sbs_dry=$dry
+  SIDE_BY_SIDE_DRY_RUN=$sbs_dry SIDE_BY_SIDE_BUDGET_S=$sbs_budget SIDE_BY_SIDE_OUT="$out/side_by_side" \
+    bash bench/side_by_side.sh > "$out/side_by_side.log" 2>&1
+  rc=$?
+  verdict=$(grep -E '^(DRY RUN, not judged: )?targets' "$out/side_by_side.log" | tail -1 | sed 's/.* -- //')
+  [ -s "$out/side_by_side/table.md" ] && cat "$out/side_by_side/table.md"
+  if [ $rc -eq 2 ] || { [ $rc -ne 0 ] && [ ! -s "$out/side_by_side/table.md" ]; }; then
+    record "side-by-side" FAIL "exit $rc (see side_by_side.log)" "$(elapsed "$t0")"
+  elif [ "$sbs_dry" = 1 ]; then
+    record "side-by-side" skipped "dry run: table printed, nothing appended (side_by_side.log)" "$(elapsed "$t0")"
+  else
+    rows_missing=$(grep -c '"not_measured"' "$out/side_by_side/results.jsonl")
+    record "side-by-side" ok "budget ${sbs_budget} s; $rows_missing runs not measured; ${verdict:-no verdict}" "$(elapsed "$t0")"
+  fi
+fi
+
+# ---- 7. compute-sanitizer, with what is left (at least GPU_CHECK_SANITIZER_S) -----------------------
+keep=0
 stuck=""
 for tool in memcheck racecheck synccheck initcheck; do
   t0=$(now)
@@ -305,93 +409,6 @@ for tool in memcheck racecheck synccheck initcheck; do
   elif [ -n "$stuck" ]; then record "sanitizer $tool" FAIL "$stuck (see sanitizer_$tool.log)" "$(elapsed "$t0")"
   else record "sanitizer $tool" FAIL "exit $rc: ${summary_line:-see sanitizer_$tool.log}" "$(elapsed "$t0")"; fi
 done
-
-# ---- 5. the full recipe on the GPU ---------------------------------------------------------------------
-t0=$(now)
-if has_gpu; then
-  # Under a second of training on an H100; the timeout only keeps a hang from eating the device's time.
-  bounded "train recipe" 180 "$out/train_recipe.log" "$bin/convnet" train --device gpu --data "$MNIST_DIR"
-  rc=$?
-  [ -f "$out/train_recipe.log" ] && cat "$out/train_recipe.log"
-  acc=$(sed -n 's/^Test accuracy: //p' "$out/train_recipe.log" 2>/dev/null)
-  wall=$(sed -n 's/^Total time: //p' "$out/train_recipe.log" 2>/dev/null)
-  anchor=$(cpu_anchor)
-  if [ $settled = 1 ]; then
-    :  # recorded by bounded
-  elif [ $rc -ne 0 ] || [ -z "$acc" ]; then
-    record "train recipe" FAIL "exit $rc" "$(elapsed "$t0")"
-  else
-    verdict=$(awk -v a="$acc" -v c="${anchor:-0}" 'BEGIN { d = (a - c) * 100; if (d < 0) d = -d; print (c > 0 && d <= 0.2) ? "ok" : "FAIL" }')
-    record "train recipe" "$verdict" "test accuracy $acc (CPU anchor ${anchor:-missing}, target within 0.2 points), total $wall" "$(elapsed "$t0")"
-  fi
-else
-  if [ "$dry" = 1 ]; then
-    "$bin/convnet" train --device cpu --epochs 1 --limit-train 256 --data "$MNIST_DIR" > "$out/train_recipe.log" 2>&1
-    record "train recipe" skipped "dry run: no GPU; CPU smoke run exit $? instead" "$(elapsed "$t0")"
-  else
-    record "train recipe" FAIL "no GPU" 0
-  fi
-fi
-
-# ---- 6. profiling: the --timing table and Nsight Compute on the --profile-steps window ------------------
-t0=$(now)
-if has_gpu; then
-  bounded timing 180 "$out/timing.log" "$bin/convnet" train --device gpu --timing 20 --data "$MNIST_DIR"
-  rc=$?
-  per_step=$(sed -n 's/^step, first launch to last (events) *//p' "$out/timing.log" 2>/dev/null)
-  if [ $settled = 1 ]; then
-    :  # recorded by bounded
-  elif [ $rc -eq 0 ] && grep -q '^all kernels .* 100.0%$' "$out/timing.log"; then
-    record "timing" ok "--timing 20: ${per_step:-?} us a step from events (table in timing.log)" "$(elapsed "$t0")"
-  else
-    record "timing" FAIL "exit $rc or no table (see timing.log)" "$(elapsed "$t0")"
-  fi
-  t0=$(now)
-  CONVNET="$bin/convnet" NCU_FLAGS=${NCU_FLAGS-"--clock-control none"} bounded "ncu profile" 300 "$out/profile.log" \
-    scripts/profile.sh --steps 3 --out "$out/profile" -- --data "$MNIST_DIR"
-  rc=$?
-  kernels=$(grep -c '^| [^*-]' "$out/profile/kernels.md" 2>/dev/null)
-  if [ $settled = 1 ]; then
-    :  # recorded by bounded
-  elif [ $rc -eq 0 ] && [ "${kernels:-0}" -gt 1 ]; then
-    record "ncu profile" ok "$((kernels - 1)) kernels in profile/kernels.md" "$(elapsed "$t0")"
-  else
-    record "ncu profile" FAIL "exit $rc (see profile.log; ERR_NVGPUCTRPERM means no counter access)" "$(elapsed "$t0")"
-  fi
-elif [ "$dry" = 1 ]; then
-  record "timing" skipped "dry run: no GPU" 0
-  record "ncu profile" skipped "dry run: no GPU" 0
-else
-  record "timing" FAIL "no GPU" 0
-  record "ncu profile" FAIL "no GPU" 0
-fi
-
-# ---- 7. side-by-side benchmark --------------------------------------------------------------------
-t0=$(now)
-left=$(( deadline - ($(date +%s) - check_start) - 30 ))
-sbs_budget=${SIDE_BY_SIDE_BUDGET_S:-240}
-[ $left -lt "$sbs_budget" ] && sbs_budget=$left
-if [ "${GPU_CHECK_SIDE_BY_SIDE:-1}" = 0 ]; then
-  record "side-by-side" skipped "GPU_CHECK_SIDE_BY_SIDE=0" 0
-elif [ "$sbs_budget" -lt 60 ]; then
-  record "side-by-side" skipped "only $left s of the ${deadline} s GPU_CHECK_DEADLINE_S left" 0
-else
-  sbs_dry=0
-  has_gpu || sbs_dry=$dry
-  SIDE_BY_SIDE_DRY_RUN=$sbs_dry SIDE_BY_SIDE_BUDGET_S=$sbs_budget SIDE_BY_SIDE_OUT="$out/side_by_side" \
-    bash bench/side_by_side.sh > "$out/side_by_side.log" 2>&1
-  rc=$?
-  verdict=$(grep -E '^(DRY RUN, not judged: )?targets' "$out/side_by_side.log" | tail -1 | sed 's/.* -- //')
-  [ -s "$out/side_by_side/table.md" ] && cat "$out/side_by_side/table.md"
-  if [ $rc -eq 2 ] || { [ $rc -ne 0 ] && [ ! -s "$out/side_by_side/table.md" ]; }; then
-    record "side-by-side" FAIL "exit $rc (see side_by_side.log)" "$(elapsed "$t0")"
-  elif [ "$sbs_dry" = 1 ]; then
-    record "side-by-side" skipped "dry run: table printed, nothing appended (side_by_side.log)" "$(elapsed "$t0")"
-  else
-    rows_missing=$(grep -c '"not_measured"' "$out/side_by_side/results.jsonl")
-    record "side-by-side" ok "budget ${sbs_budget} s; $rows_missing runs not measured; ${verdict:-no verdict}" "$(elapsed "$t0")"
-  fi
-fi
 
 # ---- 8. summary -------------------------------------------------------------------------------------
 {
