@@ -59,20 +59,17 @@ export MNIST_DIR=${MNIST_DIR:-$PWD/.mnist}
 declare -a rows
 failed=0
 
-# publish: when $OUT is set, the files it should bring back (see the top), as they are now. Each is
-# written beside its final name and then renamed, so a kill never leaves half a file there.
+# shellcheck source=bench/out_files.sh
+. bench/out_files.sh
+# publish: when $OUT is set, the files it should bring back (see the top), as they are now.
 publish() {
   [ -n "$fetch" ] || return 0
-  mkdir -p "$fetch"
-  local from to
-  for from in summary.txt:summary.txt timing.log:timing.log profile/kernels.md:ncu_kernels.md \
+  local file
+  for file in summary.txt:summary.txt timing.log:timing.log profile/kernels.md:ncu_kernels.md \
       side_by_side/table.md:side_by_side.md side_by_side/results.jsonl:side_by_side_results.jsonl; do
-    to=${from#*:} from=$out/${from%%:*}
-    [ -f "$from" ] && cp "$from" "$fetch/.$to" && mv -f "$fetch/.$to" "$fetch/$to"
+    place "$out/${file%%:*}" "$fetch/${file#*:}"
   done
-  # Exit 1 is GNU tar's "file changed as we read it" (a log still being written): the archive is whole.
-  tar -C "$out" -czf "$fetch/.gpu_check_logs.tar.gz" . 2>/dev/null
-  [ $? -le 1 ] && mv -f "$fetch/.gpu_check_logs.tar.gz" "$fetch/gpu_check_logs.tar.gz"
+  place_tar "$fetch/gpu_check_logs.tar.gz" -C "$out" .
 }
 # record NAME STATUS DETAIL SECONDS: a row of the summary, also appended to summary.txt (and published)
 # at once, so that a run killed at the device tool's limit still brings back what it had found.

@@ -65,16 +65,14 @@ helper=bench/side_by_side.py
 runs=$out/runs  # per-run output
 rm -rf "$runs" "$out/table.md" && mkdir -p "$runs" && : > "$out/results.jsonl" ||
   { echo "side_by_side.sh: error: cannot write to $out" >&2; exit 2; }
-# publish: the results so far into $OUT (see OUT above), each file renamed into place whole.
+# shellcheck source=bench/out_files.sh
+. bench/out_files.sh
+# publish: the results so far into $OUT (see OUT above).
 publish() {
   [ -n "$fetch" ] || return 0
-  cp "$out/results.jsonl" "$fetch/.side_by_side_results.jsonl" &&
-    mv -f "$fetch/.side_by_side_results.jsonl" "$fetch/side_by_side_results.jsonl"
-  [ -f "$out/table.md" ] && cp "$out/table.md" "$fetch/.side_by_side.md" &&
-    mv -f "$fetch/.side_by_side.md" "$fetch/side_by_side.md"
-  # Exit 1 is GNU tar's "file changed as we read it" (a run's output still being written): the archive is whole.
-  tar -C "$out" -czf "$fetch/.side_by_side_runs.tar.gz" runs 2>/dev/null
-  [ $? -le 1 ] && mv -f "$fetch/.side_by_side_runs.tar.gz" "$fetch/side_by_side_runs.tar.gz"
+  place "$out/results.jsonl" "$fetch/side_by_side_results.jsonl"
+  place "$out/table.md" "$fetch/side_by_side.md"
+  place_tar "$fetch/side_by_side_runs.tar.gz" -C "$out" runs
 }
 
 if nvidia-smi -L >/dev/null 2>&1; then

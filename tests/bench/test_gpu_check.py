@@ -105,8 +105,8 @@ class GpuCheck(unittest.TestCase):
         self.repo = os.path.join(self.tmp, "repo")
         for folder in ("bench", "scripts", ".gpu-bundle"):
             os.makedirs(os.path.join(self.repo, folder))
-        for name in ("gpu_check.sh", "gpu_libs.sh", "RESULTS.md", "side_by_side.sh", "side_by_side.py",
-                     "append_row.py"):
+        for name in ("gpu_check.sh", "gpu_libs.sh", "out_files.sh", "RESULTS.md", "side_by_side.sh",
+                     "side_by_side.py", "append_row.py"):
             shutil.copy(os.path.join(ROOT, "bench", name), os.path.join(self.repo, "bench"))
         sbs.write_exe(os.path.join(self.repo, "scripts", "profile.sh"), FAKE_PROFILE)
         self.fakes = os.path.join(self.tmp, "fakes")

@@ -119,7 +119,7 @@ class Sandbox:
         self.dir = tempfile.mkdtemp(prefix="side_by_side_test_")
         self.bench = os.path.join(self.dir, "repo", "bench")
         os.makedirs(self.bench)
-        for name in ("side_by_side.sh", "side_by_side.py", "append_row.py"):
+        for name in ("side_by_side.sh", "side_by_side.py", "append_row.py", "out_files.sh"):
             shutil.copy(os.path.join(BENCH, name), self.bench)
         self.results_md = os.path.join(self.bench, "RESULTS.md")
         self.original = "# Results\n\n## Earlier section\n\n| a | b |\n|---|---|\n| 1 | 2 |\n"
