@@ -86,9 +86,10 @@ def steady_state(values):
 
 def result_line(*, row, framework, device, batch, seed, epochs, train_images, val_images, test_images,
                 epoch_seconds, train_seconds, val_accuracy, test_accuracy, test_loss, recipe_seconds,
-                note=""):
+                note="", extra=None):
     """The JSON result of one run. epoch_seconds: each epoch's training steps plus its validation
-    pass; train_seconds: the training steps alone (images/s is computed from these)."""
+    pass; train_seconds: the training steps alone (images/s is computed from these). extra: more
+    fields of the script's own, after these."""
     steady_epoch = steady_state(epoch_seconds)
     steady_train = steady_state(train_seconds)
     return json.dumps({
@@ -103,7 +104,7 @@ def result_line(*, row, framework, device, batch, seed, epochs, train_images, va
         "steady_includes_warmup": len(epoch_seconds) < 2,
         "final_val_accuracy": val_accuracy[-1] if val_accuracy else None,
         "test_accuracy": test_accuracy, "test_loss": test_loss,
-        "recipe_seconds": round(recipe_seconds, 6), "note": note,
+        "recipe_seconds": round(recipe_seconds, 6), "note": note, **(extra or {}),
     })
 
 

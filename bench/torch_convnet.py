@@ -39,7 +39,10 @@ Timing: torch.cuda.synchronize() before and after each epoch's training steps an
 validation pass. Steady state is the median of epochs 2..E; epoch 1 (cuDNN autotuning, and
 compilation in compile mode) is reported separately as first_epoch_seconds. recipe_seconds runs
 from the MNIST arrays being in host memory to the test accuracy: upload, model, compilation, all
-epochs with validation, test. Output: one JSON line (bench_common.result_line), last on stdout.
+epochs with validation, test. Output: one JSON line (bench_common.result_line), last on stdout;
+in compile mode it adds compiled_graphs (2 expected: training and evaluation, the padding's point)
+and cudagraph_skips (how often inductor ran a graph without CUDA graphs: on a GPU anything above 0
+means the row is not the reduce-overhead baseline, and its note says so; on the CPU, always).
 """
 import argparse
 import math
@@ -135,6 +138,29 @@ class Batches:
     def step(self, padded_order, s):
         rows = slice(s * self.batch, (s + 1) * self.batch)
         return padded_order[rows], self.mask[rows]
+
+
+def compile_counts(torch):
+    """(graphs compiled, CUDA-graph skips) so far in this process, from the counters torch.compile
+    keeps; (None, None) where this PyTorch has no such counters (a private module)."""
+    try:
+        from torch._dynamo.utils import counters
+        return counters["stats"]["unique_graphs"], counters["inductor"]["cudagraph_skips"]
+    except (ImportError, AttributeError, TypeError):
+        return None, None
+
+
+def compile_note(graphs, skips, device):
+    """The part of a compile run's note about its graphs (", N compiled graphs..."); warns on stderr
+    when a GPU run fell back from CUDA graphs."""
+    if graphs is None:
+        return ", compiled graphs not counted (no torch._dynamo counters)"
+    note = f", {graphs} compiled graph{'s' if graphs != 1 else ''}"
+    if device.type == "cuda" and skips:
+        note += f", CUDA graphs skipped {skips} times: not the reduce-overhead baseline"
+        print(f"{PROG}: warning: inductor skipped CUDA graphs {skips} times (TORCH_LOGS=perf_hints says why)",
+              file=sys.stderr)
+    return note
 
 
 def pick_device(torch, want):
@@ -253,14 +279,18 @@ def run(args):
             raise bench_common.BenchError(f"training loss became {loss} in epoch {epoch}")
     test_loss, test_acc = t.evaluate(t.x_test, t.y_test, 0, t.test_count)
     recipe = time.perf_counter() - t_recipe
-    note = "Adam(fused=True)" + (", torch.compile reduce-overhead" if args.mode == "compile" else "")
+    note, extra = "Adam(fused=True)", {}
+    if args.mode == "compile":
+        graphs, skips = compile_counts(torch)
+        note += ", torch.compile reduce-overhead" + compile_note(graphs, skips, device)
+        extra = {"compiled_graphs": graphs, "cudagraph_skips": skips}
     note += ", TF32" if args.tf32 else ", strict FP32"
     return bench_common.result_line(
         row=f"pytorch {args.mode}", framework=f"pytorch {torch.__version__}",
         device=describe_device(torch, device), batch=args.batch_size, seed=args.seed, epochs=args.epochs,
         train_images=t.train_count, val_images=t.val_count, test_images=t.test_count, epoch_seconds=epoch_s,
         train_seconds=train_s, val_accuracy=val_acc, test_accuracy=round(test_acc, 6),
-        test_loss=round(test_loss, 6), recipe_seconds=recipe, note=note)
+        test_loss=round(test_loss, 6), recipe_seconds=recipe, note=note, extra=extra)
 
 
 def main(argv=None):

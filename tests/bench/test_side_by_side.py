@@ -9,8 +9,9 @@ Script  bench/side_by_side.sh end to end in a scratch copy of bench/, with fakes
         and why, the --graphs probe, the budget, dry runs never appending. Standard library only.
 Data    bench_common.py: the IDX reader and the Keras split (needs numpy).
 Torch   bench/torch_convnet.py: the network's shapes, parameters and initialisation, the padded and
-        masked last batch giving the partial batch's gradient, a short real run (needs torch; the run
-        needs MNIST_DIR).
+        masked last batch giving the partial batch's gradient, short real runs, eager and compiled
+        (one training and one evaluation graph), and the compile note (needs torch; the runs need
+        MNIST_DIR).
 Keras   bench/keras_seed.py: the seed's model has the same layers and parameters, a short real run,
         its error lines (needs jax, and keras or KERAS_WHEELS; the run needs MNIST_DIR).
 A group whose every test skipped exits 77, which ctest reports as skipped; the reasons are printed.
@@ -458,6 +459,38 @@ class Torch(unittest.TestCase):
                              capture_output=True, text=True)
         self.assertEqual(bad.returncode, 2)
         self.assertIn("torch_convnet.py: error: /nonexistent: no train-images-idx3-ubyte", bad.stderr)
+        self.assertNotIn("compiled_graphs", result)  # eager
+
+    def test_compile_mode_compiles_one_training_and_one_evaluation_graph_for_partial_batches(self):
+        data = os.environ.get("MNIST_DIR", "")
+        if not data or not os.path.isdir(data):
+            self.skipTest("MNIST_DIR is not set to the MNIST folder")
+        # 1000 = 15 * 64 + 40 training images and 200 = 3 * 64 + 8 validation and test images: every
+        # pass ends in a partial batch, which the padding keeps at the one shape of its graph.
+        r = subprocess.run([sys.executable, os.path.join(BENCH, "torch_convnet.py"), "--mode", "compile", "--device",
+                            "cpu", "--epochs", "2", "--limit-train", "1000", "--limit-eval", "200", "--batch-size",
+                            "64", "--seed", "4"], capture_output=True, text=True, timeout=600)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        result = json.loads(r.stdout.strip().splitlines()[-1])
+        self.assertEqual((result["row"], result["batch"], result["train_images"], result["test_images"]),
+                         ("pytorch compile", 64, 1000, 200))
+        self.assertEqual(result["compiled_graphs"], 2, r.stderr)
+        self.assertIn("torch.compile reduce-overhead, 2 compiled graphs, strict FP32", result["note"])
+        # The CPU has no CUDA graphs: inductor skips them, and only a GPU run's note would call that out.
+        self.assertGreater(result["cudagraph_skips"], 0)
+        self.assertNotIn("skipped", result["note"])
+        self.assertGreater(result["test_accuracy"], 0.3)
+        self.assertEqual(len(result["epoch_seconds"]), 2)
+
+    def test_a_compile_note_names_a_gpu_run_that_fell_back_from_cuda_graphs(self):
+        cuda, cpu = self.torch.device("cuda"), self.torch.device("cpu")
+        self.assertEqual(self.tc.compile_note(2, 0, cuda), ", 2 compiled graphs")
+        self.assertEqual(self.tc.compile_note(1, 3, cpu), ", 1 compiled graph")
+        with mock.patch("sys.stderr") as err:
+            note = self.tc.compile_note(3, 2, cuda)
+        self.assertEqual(note, ", 3 compiled graphs, CUDA graphs skipped 2 times: not the reduce-overhead baseline")
+        self.assertIn("TORCH_LOGS=perf_hints", "".join(c.args[0] for c in err.write.call_args_list))
+        self.assertIn("not counted", self.tc.compile_note(None, None, cuda))
 
 
 # ---- keras_seed.py ---------------------------------------------------------------------------------
