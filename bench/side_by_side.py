@@ -15,7 +15,8 @@
     side_by_side.py table RESULTS.jsonl [--append]
         the table on stdout; with --append (refused for a dry run's results) every row also goes to
         bench/RESULTS.md, section SECTION, through append_row.py. A results file fetched from the GPU
-        machine's $OUT (side_by_side_results.jsonl) is appended here the same way (the device's own copy of RESULTS.md stays there)
+        machine's $OUT (side_by_side_results.jsonl) is appended here the same way (the device's own
+        copy of RESULTS.md stays there)
 
 Uses the standard library only, so it runs where the trainers' frameworks are not installed.
 

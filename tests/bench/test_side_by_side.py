@@ -381,6 +381,18 @@ class Data(unittest.TestCase):
 
 # ---- torch_convnet.py ------------------------------------------------------------------------------
 
+def short_run(test, script, *args, timeout=300):
+    """A short real run of bench/SCRIPT on the CPU: (its JSON result line, the process). Skips the
+    test when MNIST_DIR is not set to the MNIST folder; fails it when the script fails."""
+    data = os.environ.get("MNIST_DIR", "")
+    if not data or not os.path.isdir(data):
+        test.skipTest("MNIST_DIR is not set to the MNIST folder")
+    r = subprocess.run([sys.executable, os.path.join(BENCH, script), "--device", "cpu", *args], capture_output=True,
+                       text=True, timeout=timeout)
+    test.assertEqual(r.returncode, 0, r.stderr)
+    return json.loads(r.stdout.strip().splitlines()[-1]), r
+
+
 class Torch(unittest.TestCase):
     def setUp(self):
         try:
@@ -440,14 +452,8 @@ class Torch(unittest.TestCase):
         self.assertEqual(m.sum().item(), 104)
 
     def test_a_short_run_prints_one_json_result(self):
-        data = os.environ.get("MNIST_DIR", "")
-        if not data or not os.path.isdir(data):
-            self.skipTest("MNIST_DIR is not set to the MNIST folder")
-        r = subprocess.run([sys.executable, os.path.join(BENCH, "torch_convnet.py"), "--device", "cpu", "--epochs",
-                            "2", "--limit-train", "2000", "--limit-eval", "200", "--batch-size", "64", "--seed", "4"],
-                           capture_output=True, text=True, timeout=300)
-        self.assertEqual(r.returncode, 0, r.stderr)
-        result = json.loads(r.stdout.strip().splitlines()[-1])
+        result, _ = short_run(self, "torch_convnet.py", "--epochs", "2", "--limit-train", "2000", "--limit-eval", "200",
+                              "--batch-size", "64", "--seed", "4")
         self.assertEqual((result["row"], result["batch"], result["seed"], result["epochs"]), ("pytorch eager", 64, 4, 2))
         self.assertEqual((result["train_images"], result["val_images"], result["test_images"]), (2000, 200, 200))
         self.assertEqual(len(result["epoch_seconds"]), 2)
@@ -462,16 +468,10 @@ class Torch(unittest.TestCase):
         self.assertNotIn("compiled_graphs", result)  # eager
 
     def test_compile_mode_compiles_one_training_and_one_evaluation_graph_for_partial_batches(self):
-        data = os.environ.get("MNIST_DIR", "")
-        if not data or not os.path.isdir(data):
-            self.skipTest("MNIST_DIR is not set to the MNIST folder")
         # 1000 = 15 * 64 + 40 training images and 200 = 3 * 64 + 8 validation and test images: every
         # pass ends in a partial batch, which the padding keeps at the one shape of its graph.
-        r = subprocess.run([sys.executable, os.path.join(BENCH, "torch_convnet.py"), "--mode", "compile", "--device",
-                            "cpu", "--epochs", "2", "--limit-train", "1000", "--limit-eval", "200", "--batch-size",
-                            "64", "--seed", "4"], capture_output=True, text=True, timeout=600)
-        self.assertEqual(r.returncode, 0, r.stderr)
-        result = json.loads(r.stdout.strip().splitlines()[-1])
+        result, r = short_run(self, "torch_convnet.py", "--mode", "compile", "--epochs", "2", "--limit-train", "1000",
+                              "--limit-eval", "200", "--batch-size", "64", "--seed", "4", timeout=600)
         self.assertEqual((result["row"], result["batch"], result["train_images"], result["test_images"]),
                          ("pytorch compile", 64, 1000, 200))
         self.assertEqual(result["compiled_graphs"], 2, r.stderr)
@@ -533,13 +533,8 @@ class Keras(unittest.TestCase):
         self.assertEqual(model.layers[7].rate, 0.6)
 
     def test_a_short_run_prints_one_json_result(self):
-        data = os.environ.get("MNIST_DIR", "")
-        if not data or not os.path.isdir(data):
-            self.skipTest("MNIST_DIR is not set to the MNIST folder")
-        r = self.run_keras_seed("--device", "cpu", "--epochs", "2", "--limit-train", "2000", "--limit-eval", "200",
-                                "--batch-size", "64", "--seed", "4")
-        self.assertEqual(r.returncode, 0, r.stderr)
-        result = json.loads(r.stdout.strip().splitlines()[-1])
+        result, _ = short_run(self, "keras_seed.py", "--epochs", "2", "--limit-train", "2000", "--limit-eval", "200",
+                              "--batch-size", "64", "--seed", "4")
         self.assertEqual((result["row"], result["batch"], result["seed"], result["epochs"]), ("keras/jax", 64, 4, 2))
         self.assertEqual(result["device"], "cpu: cpu")
         self.assertTrue(result["framework"].startswith(f"keras {self.keras.__version__} / jax "), result["framework"])
