@@ -197,7 +197,9 @@ else
     exit 1
   fi
 fi
-export CONVNET_BIN="$PWD/$bin/convnet"
+# The tests look for the program and the source tree's scripts (bench/plot_metrics.py) where they
+# were built; a bundle made on another machine finds them through these instead.
+export CONVNET_BIN="$PWD/$bin/convnet" CONVNET_SOURCE_DIR="$PWD"
 
 # The libraries the binaries need and the loader cannot find here (cuBLAS, which the bundle does not
 # carry, kept where this machine keeps it) are linked into $bin/lib; one missing stops the check now

@@ -57,6 +57,7 @@ FAKE_GTEST = """#!/usr/bin/env bash
 name=$(basename "$0")
 total=${GTEST_TOTAL_SHARDS:-1} index=${GTEST_SHARD_INDEX:-0}
 echo "$name shard $index of $total" >> "$FAKE_CALLS"
+echo "$name sees CONVNET_BIN=${CONVNET_BIN-unset} CONVNET_SOURCE_DIR=${CONVNET_SOURCE_DIR-unset}" >> "$FAKE_CALLS"
 mine=0
 for ((i = 0; i < %d; i++)); do (( i %% total == index )) && mine=$((mine + 1)); done
 echo "[==========] Running $mine tests."
@@ -136,7 +137,7 @@ class GpuCheck(unittest.TestCase):
         self.pack()
         full = {k: v for k, v in os.environ.items()
                 if not k.startswith(("GPU_CHECK_", "GPU_LIBS_", "FAKE_", "OMP_", "SIDE_BY_SIDE_", "KERAS_", "NCU"))
-                and k not in ("LD_LIBRARY_PATH", "PYTHON", "CONVNET_BIN")}
+                and k not in ("LD_LIBRARY_PATH", "PYTHON", "CONVNET_BIN", "CONVNET_SOURCE_DIR")}
         full.update({"PATH": self.fakes + os.pathsep + os.environ["PATH"], "OUT": self.out, "FAKES": self.fakes,
                      "FAKE_CALLS": self.calls, "GPU_CHECK_SIDE_BY_SIDE": "0", "MNIST_DIR": "/fake-mnist",
                      "PYTHON": os.path.join(self.fakes, "python"), "FP32_PEAK_TFLOPS": ""})
@@ -219,6 +220,10 @@ class GpuCheck(unittest.TestCase):
         self.assertIn(f"convnet_tests shard {shards - 1} of {shards}", calls)
         self.assertIn("kernel_tests_gpu shard 0 of 1", calls)
         self.assertIn("simt_tests shard 0 of 1", calls)
+        # The bundle was built in another folder on another machine: the tests are told where the
+        # program and the source tree's scripts are here.
+        self.assertIn(f"convnet_tests sees CONVNET_BIN={self.repo}/build-bundle/convnet "
+                      f"CONVNET_SOURCE_DIR={self.repo}\n", calls)
         # The bundle is unpacked beside it, not into it: .gpu-bundle stays what was carried.
         self.assertEqual(sorted(os.listdir(os.path.join(self.repo, ".gpu-bundle"))), ["COMMIT", "bundle.tar.gz"])
         self.assertTrue(os.path.isfile(os.path.join(self.repo, "build-bundle", "kernel_tests_gpu")))
