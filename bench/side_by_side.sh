@@ -162,6 +162,16 @@ why_not() {
   esac
 }
 
+# failure_line FILE: what a failed run's stderr says went wrong, for its row's note: the last error
+# line (a Python exception, or "prog: error: ..."), which the hints PyTorch prints after a traceback
+# ("Set TORCHDYNAMO_VERBOSE=1 ...") would otherwise hide; else the last line that is not empty.
+failure_line() {
+  local line
+  line=$(grep -E '^[A-Za-z_][A-Za-z0-9_.]*(Error|Exception|Exit|Interrupt)(:|$)|: error: ' "$1" | tail -1)
+  [ -n "$line" ] || line=$(grep -v '^\s*$' "$1" | tail -1)
+  printf '%s' "$line" | cut -c1-240
+}
+
 run_one() {
   local row=$1 batch=$2 seed=$3
   local name tag log
@@ -187,7 +197,7 @@ run_one() {
       if [ $rc -eq 124 ] || [ $rc -eq 137 ]; then
         why="stopped at the ${budget} s budget (SIDE_BY_SIDE_BUDGET_S)"
       elif [ $rc -ne 0 ]; then
-        why="exit $rc: $(grep -v '^\s*$' "$runs/$tag.err" | tail -1 | cut -c1-240)"
+        why="exit $rc: $(failure_line "$runs/$tag.err")"
         row_failed[$row]="first run failed: $why"
       elif [[ $row == convnet-* ]]; then
         "$py" "$helper" convnet-result --row "$name" --command "$shown" --batch "$batch" --seed "$seed" \

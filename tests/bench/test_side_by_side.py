@@ -86,6 +86,10 @@ if which == "keras":
                    file=sys.stderr) or 3)
 time.sleep(float(os.environ.get("FAKE_SLEEP", "0")))
 mode, seed = flag("--mode"), int(flag("--seed"))
+if mode == "compile" and os.environ.get("FAKE_COMPILE_FAILS") == "1":
+    sys.exit(print("Traceback (most recent call last):\\n  File \\"x.py\\", line 1, in <module>\\n"
+                   "torch._inductor.exc.InductorError: InvalidCxxCompiler: No working C++ compiler found\\n\\n"
+                   "Set TORCHDYNAMO_VERBOSE=1 for the internal stack trace\\n", file=sys.stderr) or 1)
 ms = 300.0 if mode == "eager" else 100.0
 print("epoch lines go to stderr", file=sys.stderr)
 print(json.dumps({"row": "pytorch " + mode, "framework": "pytorch fake", "device": "Fake H100",
@@ -229,6 +233,15 @@ class Script(unittest.TestCase):
             runs = [json.loads(line) for line in f if '"row"' in line]
         self.assertEqual([(x["batch"], x["seed"]) for x in runs], [(128, 1), (128, 2), (128, 3), (1024, 1)])
         self.assertTrue(all("first run failed: exit 3" in x["not_measured"] for x in runs[1:]), runs)
+
+    def test_a_failed_run_is_noted_by_its_error_line_not_the_hints_printed_after_it(self):
+        r = self.box.run(FAKE_COMPILE_FAILS="1", SIDE_BY_SIDE_ROWS="torch-compile", SIDE_BY_SIDE_BATCHES="128",
+                         SIDE_BY_SIDE_SEEDS="1")
+        self.assertEqual(r.returncode, 1, r.stderr)
+        with open(os.path.join(self.box.out, "results.jsonl")) as f:
+            runs = [json.loads(line) for line in f if '"row"' in line]
+        self.assertEqual([x["not_measured"] for x in runs],
+                         ["exit 1: torch._inductor.exc.InductorError: InvalidCxxCompiler: No working C++ compiler found"])
 
     def test_a_binary_without_graphs_reports_the_graphs_off_row_as_not_measured(self):
         r = self.box.run(FAKE_NO_GRAPHS="1", SIDE_BY_SIDE_ROWS="convnet-graphs-on convnet-graphs-off",
