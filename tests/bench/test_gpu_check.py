@@ -12,7 +12,8 @@ of all shards; a skipped GPU test, a failing shard and an accuracy off the ancho
 hang fails its own step inside GPU_CHECK_DEADLINE_S, which no step outlives; a library found nowhere
 stops the check with the folders searched; a tool off PATH is found in the tool folders; summary rows
 reach $OUT as they come, and $OUT holds only what the device tool brings back whole (8 plain files at
-most; the logs in one tarball); ncu leaves the GPU's clocks alone.
+most; the logs in one tarball); ncu leaves the GPU's clocks alone. Also bench/rehearse_device.sh's
+checks of its settings, made before it touches anything.
 """
 import os
 import re
@@ -361,5 +362,35 @@ class GpuCheck(unittest.TestCase):
         self.assertNotIn("convnet_tests shard", self.calls_text())
 
 
+class Rehearsal(unittest.TestCase):
+    """bench/rehearse_device.sh's checks of its settings and of the bundle, made before it touches
+    anything. The rehearsal itself needs root, debootstrap, the Ubuntu archive and PyPI, and minutes:
+    it is run by hand, before a device run."""
+
+    def setUp(self):
+        self.tmp = os.path.realpath(tempfile.mkdtemp(prefix="rehearsal_test_"))
+        self.addCleanup(shutil.rmtree, self.tmp, True)
+        os.makedirs(os.path.join(self.tmp, "repo", "bench"))
+        self.script = os.path.join(self.tmp, "repo", "bench", "rehearse_device.sh")
+        shutil.copy(os.path.join(ROOT, "bench", "rehearse_device.sh"), self.script)
+        self.chroot = os.path.join(self.tmp, "chroot")
+
+    def test_bad_settings_or_no_bundle_are_one_error_line_before_anything_is_touched(self):
+        cases = [({"SIDE_BY_SIDE_BUDGET_S": "2m"}, "SIDE_BY_SIDE_BUDGET_S=2m: expected a whole number of seconds"),
+                 ({"REHEARSAL_ROOT": "chroot"}, "REHEARSAL_ROOT=chroot: expected an absolute path other than /"),
+                 ({"REHEARSAL_ROOT": "/"}, "REHEARSAL_ROOT=/: expected an absolute path other than /"),
+                 ({}, "no .gpu-bundle/bundle.tar.gz here: run bench/gpu_bundle.sh first")]
+        for env, line in cases:
+            with self.subTest(env=env):
+                full = {k: v for k, v in os.environ.items() if k not in ("REHEARSAL_ROOT", "SIDE_BY_SIDE_BUDGET_S")}
+                full.update({"REHEARSAL_ROOT": self.chroot}, **env)
+                r = subprocess.run(["bash", self.script], env=full, capture_output=True, text=True, timeout=60)
+                self.assertEqual(r.returncode, 2, r.stderr)
+                self.assertEqual((r.stdout, r.stderr), ("", "rehearse_device.sh: " + line + "\n"))
+                self.assertFalse(os.path.exists(self.chroot))
+                self.assertEqual(os.listdir(os.path.dirname(os.path.dirname(self.script))), ["bench"])
+
+
 if __name__ == "__main__":
-    sys.exit(run_for_ctest(unittest.defaultTestLoader.loadTestsFromTestCase(GpuCheck)))
+    load = unittest.defaultTestLoader.loadTestsFromTestCase
+    sys.exit(run_for_ctest(unittest.TestSuite([load(GpuCheck), load(Rehearsal)])))
