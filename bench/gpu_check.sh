@@ -158,6 +158,10 @@ done
   timeout 20 compute-sanitizer --version 2>&1 | head -2 || true
   timeout 20 ncu --version 2>&1 | tail -1 || true
   git rev-parse --short HEAD 2>/dev/null || true
+  # The image, for bench/rehearse_device.sh's copy of it: the system, its C library, its Python.
+  grep -m1 '^PRETTY_NAME=' /etc/os-release 2>/dev/null || true
+  ldd --version 2>&1 | head -1 || true
+  python3 --version 2>&1 || true
   for tool in nvcc compute-sanitizer ncu; do echo "$tool: $(command -v "$tool" || echo "not found (PATH and $tool_dirs)")"; done
 } > "$out/environment.txt" 2>&1
 gpu_name=$(nvidia-smi --query-gpu=name,driver_version --format=csv,noheader 2>/dev/null | head -1)

@@ -209,6 +209,10 @@ class GpuCheck(unittest.TestCase):
                                                        "logs named above)"))
         self.assertIn("[  PASSED  ]", self.fetched_log("convnet_tests.log"))
         self.assertIn("| head_train_kernel |", self.fetched_log("profile/kernels.md"))
+        # The image's system, C library and Python, which bench/rehearse_device.sh copies.
+        env = self.fetched_log("environment.txt")
+        for line in (r"^PRETTY_NAME=.+", r"^ldd .*\d+\.\d+$", r"^Python 3\.\d+\.\d+$"):
+            self.assertRegex(env, "(?m)" + line)
         calls = self.calls_text()
         # ncu leaves the lent machine's clocks alone (its default locks them to base while it profiles).
         self.assertIn("profile.sh NCU_FLAGS=--clock-control none\n", calls)
