@@ -44,6 +44,13 @@ inline std::string convnet_binary() {
   return env && *env ? env : CONVNET_BINARY;
 }
 
+// The source tree (for its scripts, such as bench/plot_metrics.py): $CONVNET_SOURCE_DIR when set (the
+// GPU check script sets it beside CONVNET_BIN, for the same reason), else the build's CONVNET_SOURCE_DIR.
+inline std::string source_dir() {
+  const char* env = std::getenv("CONVNET_SOURCE_DIR");
+  return env && *env ? env : CONVNET_SOURCE_DIR;
+}
+
 // Resource limits for the child (0: unlimited), to provoke a full disk or exhausted memory.
 struct ChildLimits {
   rlim_t file_bytes = 0;     // RLIMIT_FSIZE, with SIGXFSZ ignored: a write past it fails with EFBIG

@@ -19,6 +19,7 @@
 #include "backend_double.h"
 #include "child_process.h"
 #include "errors.h"
+#include "process.h"
 #include "temp_dir.h"
 #include "train_fixtures.h"
 #include "train_log.h"
@@ -324,12 +325,6 @@ int run_python(const std::vector<std::string>& args, const TempDir& dir, std::st
   return code;
 }
 
-// The source tree's bench/plot_metrics.py: under $CONVNET_SOURCE_DIR when set (the GPU check script
-// runs a build made on another machine, where the compiled-in folder does not exist), else the build's.
-std::string source_dir() {
-  const char* env = std::getenv("CONVNET_SOURCE_DIR");
-  return env && *env ? env : CONVNET_SOURCE_DIR;
-}
 const std::string kPlotScript = source_dir() + "/bench/plot_metrics.py";
 
 void write_text(const std::string& path, const std::string& text) {
