@@ -109,6 +109,37 @@ TEST(TrainInterrupt, CtrlCCheckpointsAndResumeEndsLikeAnUninterruptedRun) {
     EXPECT_EQ(lines[i].rfind("{\"epoch\":" + std::to_string(i + 1) + ",", 0), 0u) << lines[i];
 }
 
+// The resume hint is a command to paste into a shell: a checkpoint or data path with a space or a
+// quote in it is quoted there, so sh runs the very command that resumes the run.
+TEST(TrainInterrupt, TheResumeHintRunsAsPrintedInAShellWhateverThePathsHold) {
+  TrainFolder t(1500, 100);
+  ASSERT_TRUE(t.ok());
+  std::filesystem::create_directory_symlink(t.data(), t.file("it's my data"));
+  const std::string ckpt = "run 1's.ckpt";
+  auto run = std::make_unique<Child>(
+      std::vector<std::string>{convnet_binary(), "train", "--device", "cpu", "--data", "it's my data", "--arch",
+                               "conv8-pool-flatten-dropout0.5-dense10", "--epochs", "8", "--batch-size", "50",
+                               "--no-test", "--checkpoint", ckpt},
+      t.dir().path(), t.file("run.out"), t.file("run.err"));
+  ASSERT_TRUE(run->wait_for("Epoch 3/8", 60)) << run->out() << run->err();
+  run->signal(SIGINT);
+  ASSERT_EQ(run->wait(60), 130) << run->out() << run->err();
+  const std::string err = run->err(), marker = "; resume with: convnet ";
+  const size_t at = err.find(marker);
+  ASSERT_NE(at, std::string::npos) << err;
+  const std::string hint = err.substr(at + marker.size(), err.find('\n', at) - at - marker.size());
+  EXPECT_EQ(hint, R"(train --resume 'run 1'\''s.ckpt' --data 'it'\''s my data')");
+
+  // `convnet` as this build's binary, quoted by the test; the rest exactly as printed.
+  std::string binary = "'";
+  for (char c : convnet_binary()) binary += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  binary += "'";
+  Child resumed({"/bin/sh", "-c", binary + " " + hint}, t.dir().path(), t.file("resumed.out"), t.file("resumed.err"));
+  ASSERT_EQ(resumed.wait(120), 0) << resumed.out() << resumed.err();
+  EXPECT_NE(resumed.out().find("Resumed from " + ckpt), std::string::npos) << resumed.out();
+  EXPECT_NE(resumed.out().find("Epoch 8/8"), std::string::npos) << resumed.out();
+}
+
 TEST(TrainInterrupt, ASecondCtrlCExitsAtOnceAndKeepsThePreviousCheckpoint) {
   TrainFolder t(2000, 50);
   ASSERT_TRUE(t.ok());
