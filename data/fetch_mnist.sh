@@ -43,10 +43,11 @@ expected_md5() {
   awk -v name="$1" '$2 == name { print $1 }' "$sums_file"
 }
 
-# MD5 of the decompressed content of $1 (a .gz file, or a raw file); "bad" when gunzip fails.
+# MD5 of the content of $1, decompressed when it is gzipped (its name ends in .gz, or $2 is "gz": a
+# download in progress, NAME.gz.part); "bad" when gunzip fails.
 content_md5() {
   local sum
-  if [[ $1 == *.gz ]]; then
+  if [[ $1 == *.gz || ${2:-} == gz ]]; then
     sum=$(gunzip -c "$1" 2>/dev/null | md5sum) || sum=bad
   else
     sum=$(md5sum <"$1") || sum=bad
@@ -88,7 +89,7 @@ fetch_one() {
   for mirror in "${mirrors[@]}"; do
     rm -f -- "$part"
     download "$mirror/$name.gz" "$part" || continue
-    if [[ $(content_md5 "$part") == "$want" ]]; then
+    if [[ $(content_md5 "$part" gz) == "$want" ]]; then
       mv -- "$part" "$dest/$name.gz"
       echo "$dest/$name.gz: downloaded and verified"
       return 0
