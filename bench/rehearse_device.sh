@@ -62,11 +62,12 @@ head=$(git rev-parse --short HEAD)
 
 # ---- the check, with no network (as there) ----------------------------------------------------------
 mounted=()
-cleanup() { local m; for m in "${mounted[@]}"; do umount "$m" || umount -l "$m"; done; }
+cleanup() { local i; for ((i = ${#mounted[@]} - 1; i >= 0; i--)); do umount "${mounted[i]}" || umount -l "${mounted[i]}"; done; }
 trap cleanup EXIT
-for m in proc dev; do
+# dev/pts too (a bind of /dev leaves it out): the tests that run train on a pseudo-terminal need it.
+for m in proc dev dev/pts; do
   mountpoint -q "$root/$m" && continue
-  if [ $m = proc ]; then mount -t proc proc "$root/proc"; else mount --bind /dev "$root/dev"; fi
+  if [ $m = proc ]; then mount -t proc proc "$root/proc"; else mount --bind "/$m" "$root/$m"; fi
   mounted+=("$root/$m")
 done
 rm -rf "$root/tmp/rehearsal-out"
