@@ -51,6 +51,25 @@ inline std::string source_dir() {
   return env && *env ? env : CONVNET_SOURCE_DIR;
 }
 
+// argv for execv: the program under test, then args. The pointers point into the object's own
+// strings, so it must outlive the exec (fork copies it into the child).
+class ConvnetArgv {
+ public:
+  explicit ConvnetArgv(const std::vector<std::string>& args) : strings_{convnet_binary()} {
+    strings_.insert(strings_.end(), args.begin(), args.end());
+    for (std::string& s : strings_) pointers_.push_back(s.data());
+    pointers_.push_back(nullptr);
+  }
+  ConvnetArgv(const ConvnetArgv&) = delete;
+  ConvnetArgv& operator=(const ConvnetArgv&) = delete;
+  const char* path() const { return pointers_[0]; }
+  char* const* argv() const { return pointers_.data(); }
+
+ private:
+  std::vector<std::string> strings_;
+  std::vector<char*> pointers_;
+};
+
 // Resource limits for the child (0: unlimited), to provoke a full disk or exhausted memory.
 struct ChildLimits {
   rlim_t file_bytes = 0;     // RLIMIT_FSIZE, with SIGXFSZ ignored: a write past it fails with EFBIG
@@ -62,11 +81,7 @@ struct ChildLimits {
 inline ProcessResult run_convnet(const std::vector<std::string>& args, const ChildLimits& limits = {}) {
   char out_path[] = "/tmp/convnet_out_XXXXXX", err_path[] = "/tmp/convnet_err_XXXXXX";
   const int out_fd = mkstemp(out_path), err_fd = mkstemp(err_path);
-  std::vector<std::string> argv_s = {convnet_binary()};
-  argv_s.insert(argv_s.end(), args.begin(), args.end());
-  std::vector<char*> argv;
-  for (std::string& a : argv_s) argv.push_back(a.data());
-  argv.push_back(nullptr);
+  const ConvnetArgv argv(args);
   std::fflush(nullptr);
   ProcessResult r;
   const pid_t pid = fork();
@@ -83,7 +98,7 @@ inline ProcessResult run_convnet(const std::vector<std::string>& args, const Chi
       if (setrlimit(RLIMIT_AS, &l) != 0) _exit(126);
     }
     alarm(120);
-    execv(argv[0], argv.data());
+    execv(argv.path(), argv.argv());
     _exit(127);
   }
   int status = 0;

@@ -44,11 +44,7 @@ TerminalRun run_on_terminal(const std::vector<std::string>& args, const std::str
     r.no_terminal = std::string("openpty: ") + std::strerror(errno);
     return r;
   }
-  std::vector<std::string> argv_s = {convnet_binary()};
-  argv_s.insert(argv_s.end(), args.begin(), args.end());
-  std::vector<char*> argv;
-  for (std::string& a : argv_s) argv.push_back(a.data());
-  argv.push_back(nullptr);
+  const ConvnetArgv argv(args);
   std::fflush(nullptr);
   const pid_t pid = fork();
   if (pid == 0) {  // child: only async-signal-safe calls until exec
@@ -56,7 +52,7 @@ TerminalRun run_on_terminal(const std::vector<std::string>& args, const std::str
     if (err < 0 || dup2(slave, 1) < 0 || dup2(err, 2) < 0) _exit(126);
     close(master);
     alarm(120);
-    execv(argv[0], argv.data());
+    execv(argv.path(), argv.argv());
     _exit(127);
   }
   close(slave);
