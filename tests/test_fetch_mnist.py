@@ -26,35 +26,23 @@ SCRIPT = os.path.join(ROOT, "data", "fetch_mnist.sh")
 BASH = shutil.which("bash") or "/bin/bash"
 NAMES = ["train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"]
 
-# Serve https://HOST/PATH from $FAKE_NET_ROOT/HOST/PATH, logging the URL; curl --fail's exit code 22
-# (wget's 8) when there is no such file.
-FAKE_CURL = r"""#!/bin/bash
-out= url=
+# A fake curl or wget (by the name it is called as): serves https://HOST/PATH from
+# $FAKE_NET_ROOT/HOST/PATH into the file named by --output (curl) or --output-document= (wget),
+# logging "NAME URL"; exits as curl --fail (22) or wget (8) do when there is no such file.
+FAKE_DOWNLOADER = r"""#!/bin/bash
+name=$(basename "$0") out= url=
 while [ $# -gt 0 ]; do
   case $1 in
     --output) out=$2; shift 2 ;;
+    --output-document=*) out=${1#--output-document=}; shift ;;
     --connect-timeout|--retry) shift 2 ;;
     -*) shift ;;
     *) url=$1; shift ;;
   esac
 done
-echo "curl $url" >> "$FAKE_NET_LOG"
+echo "$name $url" >> "$FAKE_NET_LOG"
 src="$FAKE_NET_ROOT/${url#https://}"
-[ -f "$src" ] || exit 22
-cp "$src" "$out"
-"""
-FAKE_WGET = r"""#!/bin/bash
-out= url=
-for a in "$@"; do
-  case $a in
-    --output-document=*) out=${a#--output-document=} ;;
-    -*) ;;
-    *) url=$a ;;
-  esac
-done
-echo "wget $url" >> "$FAKE_NET_LOG"
-src="$FAKE_NET_ROOT/${url#https://}"
-[ -f "$src" ] || exit 8
+[ -f "$src" ] || exit $([ "$name" = wget ] && echo 8 || echo 22)
 cp "$src" "$out"
 """
 
@@ -88,7 +76,7 @@ class FetchMnist(unittest.TestCase):
         self.log = os.path.join(self.tmp, "requests.log")
         self.bin = os.path.join(self.tmp, "bin")
         os.makedirs(self.bin)
-        write_executable(os.path.join(self.bin, "curl"), FAKE_CURL)
+        write_executable(os.path.join(self.bin, "curl"), FAKE_DOWNLOADER)
         self.dest = os.path.join(self.tmp, "mnist")
 
     def serve(self, mirror, name, content):
@@ -202,11 +190,11 @@ class FetchMnist(unittest.TestCase):
         self.assertEqual(os.listdir(self.dest), [])
 
     def tools_only_bin(self, *extra):
-        """A PATH folder with the tools the script (and the fakes: cp) needs, and extra fakes, but no curl or
-        wget."""
+        """A PATH folder with the tools the script (and the fakes: cp, basename) needs, and extra fakes,
+        but no curl or wget."""
         only = os.path.join(self.tmp, "only")
         os.makedirs(only)
-        for tool in ["dirname", "mkdir", "rmdir", "awk", "gunzip", "gzip", "md5sum", "mv", "rm", "sh", "cat", "cp"]:
+        for tool in ["dirname", "mkdir", "rmdir", "awk", "gunzip", "gzip", "md5sum", "mv", "rm", "sh", "cat", "cp", "basename"]:
             found = shutil.which(tool)
             if found is None:
                 self.skipTest(f"no {tool} on this machine")
@@ -217,7 +205,7 @@ class FetchMnist(unittest.TestCase):
 
     def test_wget_serves_when_there_is_no_curl(self):
         self.serve_all()
-        r = self.fetch(path=self.tools_only_bin(("wget", FAKE_WGET)))
+        r = self.fetch(path=self.tools_only_bin(("wget", FAKE_DOWNLOADER)))
         self.assert_ready(r)
         self.assertEqual(self.requests(), [f"wget {mirrors()[0]}/{n}.gz" for n in NAMES])
         for name in NAMES:
@@ -252,7 +240,7 @@ class RealMnist(unittest.TestCase):
                         out.write(gzip.compress(f.read(), compresslevel=1))
             fake = os.path.join(tmp, "bin")
             os.makedirs(fake)
-            write_executable(os.path.join(fake, "curl"), FAKE_CURL)
+            write_executable(os.path.join(fake, "curl"), FAKE_DOWNLOADER)
             dest = os.path.join(tmp, "mnist")
             env = dict(os.environ, FAKE_NET_ROOT=net, FAKE_NET_LOG=os.path.join(tmp, "requests.log"),
                        PATH=fake + os.pathsep + os.environ["PATH"])
