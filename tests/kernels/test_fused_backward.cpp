@@ -227,6 +227,7 @@ const BlockCase kAwkwardBlocks[] = {
     {"N=3 OC=2 2x3 pool -> 1x1 from dcol K=1", {3, 2, 2, 3, true}, 1},
     {"N=7 OC=1 13x11 pool from dy (NP=1001)", {7, 1, 13, 11, true}, 0},
     {"N=50 OC=1 33x31 pool from dy: more columns than 128 chunks of 256", {50, 1, 33, 31, true}, 0},
+    {"N=2 OC=300 3x3 no pool from dy: more channels than a block has threads", {2, 300, 3, 3, false}, 0},
 };
 const BlockCase kSeedInput = {
     "seed conv1: 28x28 K=3, 26x26 pool -> 13x13 from conv2's dcol K=3", {128, 32, 26, 26, true}, 3, 28, 28, 3};
@@ -309,6 +310,11 @@ TEST_F(FusedBackwardKernel, ConvLaunchersRefuseBadShapes) {
   EXPECT_THROW(epilogue(grad_from_next_dcol(a.get(), 3), s), std::invalid_argument);       // K=3 > 2x2 output
   EXPECT_THROW(epilogue(grad_from_dy(a.get()), ConvBlockShape{1, 2, 1, 4, true}), std::invalid_argument);
   EXPECT_THROW(epilogue(grad_from_dy(a.get()), ConvBlockShape{0, 2, 4, 4, true}), std::invalid_argument);
+  EXPECT_THROW(epilogue(grad_from_dy(a.get()), ConvBlockShape{1, 0, 4, 4, false}), std::invalid_argument);
+  EXPECT_THROW(epilogue(grad_from_dy(a.get()), ConvBlockShape{1, 65536, 4, 4, false}), std::invalid_argument);
+  EXPECT_THROW(epilogue(grad_from_dy(a.get()), ConvBlockShape{1, 2, 0, 4, false}), std::invalid_argument);
+  EXPECT_THROW(epilogue(grad_from_dy(a.get()), ConvBlockShape{1, 2, 4, 0, false}), std::invalid_argument);
+  EXPECT_THROW(epilogue(grad_from_dy(a.get()), ConvBlockShape{1, 2, 4, 1, true}), std::invalid_argument);
   EXPECT_THROW(input(8, 6), std::invalid_argument);  // K above 5
   EXPECT_THROW(input(8, 0), std::invalid_argument);
   EXPECT_THROW(conv_input_backward_gpu(a.get(), grad_from_dy(a.get()), a.get(), arg.get(), a.get(), a.get(), 6, 6, 3,

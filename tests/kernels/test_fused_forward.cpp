@@ -220,6 +220,8 @@ const ConvInputCase kAwkwardConv1[] = {
     {4, 7, 3, true, 0, 100},    // no next_col
     {5, 1, 6, false, 0, 11},    // one channel, no pool, no next_col, 23x23
     {2, 2, 27, true, 0, 12},    // a 2x2 conv output pooled to 1x1
+    {2, 4, 1, true, 2, 9},      // the smallest kernel, K=1: 28x28 -> 14x14, next K=2
+    {3, 3, 28, false, 0, 20},   // the largest, K=28: a 1x1 conv output
 };
 
 TEST_F(FusedForwardKernel, ConvInputMatchesCpuOnSeedShape) {
@@ -315,6 +317,8 @@ const EpilogueCase kMnistEpilogues[] = {
 const EpilogueCase kAwkwardEpilogues[] = {
     {1, 64, 11, 11, true, 3}, {3, 5, 7, 9, true, 2}, {2, 3, 5, 6, false, 3},
     {5, 7, 4, 4, false, 0},   {1, 1, 2, 3, true, 0}, {2, 3, 9, 9, true, 4},
+    // the smallest planes a conv can leave: 1x1, a single row, a single column; rows != columns for next_K
+    {3, 2, 1, 1, false, 0},   {2, 3, 1, 4, false, 0}, {2, 2, 5, 1, false, 0}, {2, 3, 4, 7, false, 3},
 };
 
 TEST_F(FusedForwardKernel, ConvEpilogueIsBitExactOnMnistShapes) {
@@ -347,9 +351,28 @@ TEST_F(FusedForwardKernel, ConvLaunchersRejectBadShapes) {
                std::invalid_argument);  // pool without argmax
   EXPECT_THROW(conv_epilogue_forward_gpu(f.get(), f.get(), 1, 1, 4, 4, true, f.get(), a.get(), f.get(), 3, nullptr),
                std::invalid_argument);  // next K=3 does not fit 2x2
-  EXPECT_THROW(conv_input_forward_gpu(u.get(), u.get(), order.get(), order.get(), 1, f.get(), f.get(), 1, 29, false,
-                                      f.get(), u.get(), f.get(), nullptr, nullptr, 0, nullptr),
-               std::invalid_argument);  // K larger than the image
+  // Each bound alone (a bound dropped from a check, or two checks joined by && instead of ||, fails here).
+  auto epilogue = [&](int N, int OC, int OH, int OW, bool pool, int next_K) {
+    conv_epilogue_forward_gpu(f.get(), f.get(), N, OC, OH, OW, pool, f.get(), a.get(), next_K ? f.get() : nullptr,
+                              next_K, nullptr);
+  };
+  EXPECT_THROW(epilogue(-1, 1, 4, 4, false, 0), std::invalid_argument);
+  EXPECT_THROW(epilogue(1, 0, 4, 4, false, 0), std::invalid_argument);
+  EXPECT_THROW(epilogue(1, 1, 0, 4, false, 0), std::invalid_argument);
+  EXPECT_THROW(epilogue(1, 1, 4, 0, false, 0), std::invalid_argument);
+  EXPECT_THROW(epilogue(1, 1, 1, 4, true, 0), std::invalid_argument);  // pooled rows: 0, columns: 2
+  EXPECT_THROW(epilogue(1, 1, 4, 1, true, 0), std::invalid_argument);  // pooled rows: 2, columns: 0
+  EXPECT_THROW(epilogue(1, 1, 8, 4, true, 3), std::invalid_argument);  // next K=3 fits 4 rows, not 2 columns
+  EXPECT_THROW(epilogue(1, 1, 4, 8, true, 3), std::invalid_argument);  // ... nor 2 rows
+  EXPECT_THROW(epilogue(1, 1, 4, 4, false, -1), std::invalid_argument);
+  auto input = [&](int n, int OC, int K) {
+    conv_input_forward_gpu(u.get(), u.get(), order.get(), order.get(), n, f.get(), f.get(), OC, K, false, f.get(),
+                           u.get(), f.get(), nullptr, nullptr, 0, nullptr);
+  };
+  EXPECT_THROW(input(1, 1, 29), std::invalid_argument);  // K larger than the image
+  EXPECT_THROW(input(1, 1, 0), std::invalid_argument);
+  EXPECT_THROW(input(1, 0, 3), std::invalid_argument);
+  EXPECT_THROW(input(-1, 1, 3), std::invalid_argument);
   const uint64_t before = kernel_launch_count();
   conv_epilogue_forward_gpu(f.get(), f.get(), 0, 1, 4, 4, true, f.get(), a.get(), f.get(), 2, nullptr);
   conv_input_forward_gpu(u.get(), u.get(), order.get(), order.get(), 0, f.get(), f.get(), 1, 3, true, f.get(),

@@ -123,12 +123,15 @@ TEST_F(Im2colKernel, EmptyBatchLaunchesNothing) {
   CUDA_CHECK(cudaDeviceSynchronize());
 }
 
-// A kernel larger than the image is rejected before anything is launched, as on the CPU.
-TEST_F(Im2colKernel, RejectsKernelLargerThanImage) {
+// A kernel larger than the image, K < 1, or a negative N or C is rejected before anything is launched,
+// as on the CPU.
+TEST_F(Im2colKernel, RejectsBadShapes) {
   DeviceArray<float> d_a(1), d_b(1);
   EXPECT_THROW(im2col_gpu(d_a.get(), d_b.get(), 1, 1, 2, 5, 3, nullptr), std::invalid_argument);
   EXPECT_THROW(col2im_gpu(d_a.get(), d_b.get(), 1, 1, 5, 2, 3, nullptr), std::invalid_argument);
   EXPECT_THROW(im2col_gpu(d_a.get(), d_b.get(), 1, 1, 5, 5, 0, nullptr), std::invalid_argument);
+  EXPECT_THROW(im2col_gpu(d_a.get(), d_b.get(), -1, 1, 5, 5, 3, nullptr), std::invalid_argument);
+  EXPECT_THROW(col2im_gpu(d_a.get(), d_b.get(), 1, -1, 5, 5, 3, nullptr), std::invalid_argument);
 }
 
 }  // namespace
