@@ -18,6 +18,7 @@
 #include "launch.h"
 #if defined(CONVNET_SIMT)
 #include "cublas_shim.h"
+#include "simt.h"
 #endif
 #include "synthetic_images.h"
 #include "test_util.h"
@@ -206,6 +207,75 @@ TEST_F(GpuBackend, TheSeedStepIsAtMost15Launches) {
   EXPECT_LT(fused_eval.total(), layered_eval.total());
 #endif
 }
+
+// The grid of every kernel of the seed step and evaluation batch, at the recipe's batch of 128 and its
+// last, partial batch of 112 (54,000 = 421 x 128 + 112), is the one the kernel's header comment gives
+// (kernels/fused_forward.cu, fused_backward.cu, fused_optimizer.cu), at the default grid cap. The
+// correctness tests cannot see a grid that is merely wasteful (a block too many, a reduction split
+// other than documented): this pins what the kernels were sized and measured for. Simulator only,
+// where every launch's configuration is logged (simt::ScopedLaunchLog); GEMMs are cuBLAS' and not
+// listed.
+#if defined(CONVNET_SIMT)
+struct Grid {
+  std::string name;
+  unsigned x, y;
+};
+
+std::vector<Grid> seed_launch_grids(int n, bool eval) {
+  ScopedGridCap uncapped(kDefaultGridCap);
+  BackendConfig config = config_for("adam", 128, 3);
+  config.graphs = false;
+  auto gpu = make_gpu_backend(build_model("seed"), config);
+  const int set = gpu->add_images(bar_images(256, 4));
+  gpu->set_order(epoch_order(3, 1, 256));
+  std::vector<float> probs(size_t(n) * kNumClasses);
+  simt::ScopedLaunchLog log;
+  if (eval)
+    gpu->eval_batch(set, 0, n, probs.data());
+  else
+    gpu->train_step(set, 0, n);
+  std::vector<Grid> grids;
+  for (const simt::LaunchRecord& r : log.records()) {
+    EXPECT_EQ(r.block.x * r.block.y * r.block.z, 256u) << r.name;
+    EXPECT_EQ(r.grid.z, 1u) << r.name;
+    grids.push_back({r.name, r.grid.x, r.grid.y});
+  }
+  return grids;
+}
+
+void expect_grids(const std::vector<Grid>& want, const std::vector<Grid>& got) {
+  ASSERT_EQ(got.size(), want.size());
+  for (size_t i = 0; i < want.size(); ++i) {
+    EXPECT_EQ(got[i].name, want[i].name) << "launch " << i;
+    EXPECT_EQ(got[i].x, want[i].x) << "launch " << i << ": " << want[i].name;
+    EXPECT_EQ(got[i].y, want[i].y) << "launch " << i << ": " << want[i].name;
+  }
+}
+
+TEST_F(GpuBackend, TheSeedStepLaunchesTheDocumentedGrids) {
+  auto up = [](size_t a, size_t b) { return unsigned((a + b - 1) / b); };
+  for (int n : {128, 112}) {
+    SCOPED_TRACE("batch " + std::to_string(n));
+    const unsigned N = unsigned(n), head = std::min(up(N, 8), 16u);
+    const std::vector<Grid> forward = {
+        {"conv_input_forward_kernel", N, 1},                  // one block per sample
+        {"conv_epilogue_forward_kernel", up(N * 64 * 5 * 5, 256), 1},  // one thread per pooled conv2 output
+        {"conv_epilogue_forward_kernel", up(N * 64 * 1 * 1, 256), 1},  // ... and conv3's
+    };
+    std::vector<Grid> train = forward;
+    train.push_back({"head_train_kernel", head, 1});  // min(ceil(n / 8), 16) blocks
+    // (chunks, OC), chunks = min(ceil(N * OH * OW / 256), 128): conv3 (3x3), conv2 (11x11), conv1 (26x26)
+    train.push_back({"conv_epilogue_backward_kernel", std::min(up(N * 3 * 3, 256), 128u), 64});
+    train.push_back({"conv_epilogue_backward_kernel", std::min(up(N * 11 * 11, 256), 128u), 64});
+    train.push_back({"conv_input_backward_kernel<3>", std::min(up(N * 26 * 26, 256), 128u), 32});
+    train.push_back({"optimizer_step_kernel<adam>", up(56394, 256), 1});  // one thread per parameter
+    expect_grids(train, seed_launch_grids(n, false));
+    std::vector<Grid> eval = forward;
+    eval.push_back({"head_eval_kernel", head, 1});
+    expect_grids(eval, seed_launch_grids(n, true));
+  }
+}
+#endif
 
 // An absurd batch asks for more device memory than exists: one clear error naming the size and the
 // buffer, not a crash (main() prints it as one line and exits 2).
