@@ -228,6 +228,8 @@ const BlockCase kAwkwardBlocks[] = {
     {"N=7 OC=1 13x11 pool from dy (NP=1001)", {7, 1, 13, 11, true}, 0},
     {"N=50 OC=1 33x31 pool from dy: more columns than 128 chunks of 256", {50, 1, 33, 31, true}, 0},
     {"N=2 OC=300 3x3 no pool from dy: more channels than a block has threads", {2, 300, 3, 3, false}, 0},
+    {"N=2 OC=3 1x4 no pool (one row) from dcol K=1", {2, 3, 1, 4, false}, 1},
+    {"N=3 OC=2 5x1 no pool (one column) from dy", {3, 2, 5, 1, false}, 0},
 };
 const BlockCase kSeedInput = {
     "seed conv1: 28x28 K=3, 26x26 pool -> 13x13 from conv2's dcol K=3", {128, 32, 26, 26, true}, 3, 28, 28, 3};
@@ -308,6 +310,10 @@ TEST_F(FusedBackwardKernel, ConvLaunchersRefuseBadShapes) {
   EXPECT_THROW(epilogue(BlockOutputGrad{}, s), std::invalid_argument);                     // no source
   EXPECT_THROW(epilogue(BlockOutputGrad{a.get(), a.get(), 2}, s), std::invalid_argument);  // two sources
   EXPECT_THROW(epilogue(grad_from_next_dcol(a.get(), 3), s), std::invalid_argument);       // K=3 > 2x2 output
+  EXPECT_THROW(epilogue(grad_from_next_dcol(a.get(), 3), ConvBlockShape{1, 2, 8, 4, true}),
+               std::invalid_argument);  // K=3 fits the 4 rows of the output, not its 2 columns
+  EXPECT_THROW(epilogue(grad_from_next_dcol(a.get(), 3), ConvBlockShape{1, 2, 4, 8, true}),
+               std::invalid_argument);  // ... nor 2 rows
   EXPECT_THROW(epilogue(grad_from_dy(a.get()), ConvBlockShape{1, 2, 1, 4, true}), std::invalid_argument);
   EXPECT_THROW(epilogue(grad_from_dy(a.get()), ConvBlockShape{0, 2, 4, 4, true}), std::invalid_argument);
   EXPECT_THROW(epilogue(grad_from_dy(a.get()), ConvBlockShape{1, 0, 4, 4, false}), std::invalid_argument);
