@@ -360,6 +360,8 @@ TEST_F(FusedForwardKernel, ConvLaunchersRejectBadShapes) {
   EXPECT_THROW(epilogue(1, 0, 4, 4, false, 0), std::invalid_argument);
   EXPECT_THROW(epilogue(1, 1, 0, 4, false, 0), std::invalid_argument);
   EXPECT_THROW(epilogue(1, 1, 4, 0, false, 0), std::invalid_argument);
+  EXPECT_THROW(epilogue(1, 1, -1, 4, false, 0), std::invalid_argument);  // not "too many elements"
+  EXPECT_THROW(epilogue(1, 1, 4, -1, false, 0), std::invalid_argument);
   EXPECT_THROW(epilogue(1, 1, 1, 4, true, 0), std::invalid_argument);  // pooled rows: 0, columns: 2
   EXPECT_THROW(epilogue(1, 1, 4, 1, true, 0), std::invalid_argument);  // pooled rows: 2, columns: 0
   EXPECT_THROW(epilogue(1, 1, 8, 4, true, 3), std::invalid_argument);  // next K=3 fits 4 rows, not 2 columns
