@@ -8,8 +8,11 @@
 // while any real error (a wrong index, a missed mask, a stale buffer) is orders of magnitude larger.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <string>
+#include <vector>
 
 #include "backend.h"
 #include "errors.h"
@@ -258,7 +261,7 @@ TEST_F(GpuBackend, TheSeedStepLaunchesTheDocumentedGrids) {
     SCOPED_TRACE("batch " + std::to_string(n));
     const unsigned N = unsigned(n), head = std::min(up(N, 8), 16u);
     const std::vector<Grid> forward = {
-        {"conv_input_forward_kernel", N, 1},                  // one block per sample
+        {"conv_input_forward_kernel", N, 1},                           // one block per sample
         {"conv_epilogue_forward_kernel", up(N * 64 * 5 * 5, 256), 1},  // one thread per pooled conv2 output
         {"conv_epilogue_forward_kernel", up(N * 64 * 1 * 1, 256), 1},  // ... and conv3's
     };
