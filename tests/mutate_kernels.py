@@ -14,8 +14,8 @@ an equivalent change (one no input can tell apart); the report lists them so tha
   tests/mutate_kernels.py run --work DIR [--files F...] [--sample N --seed S] [--jobs 2]
                           [--only ID...] [--out results.jsonl] [--sanitize] [--timeout 90]
 
-`run` copies the source tree (git ls-files) into DIR/src, configures DIR/build with CONVNET_CUDA=OFF
-and leaves the repository untouched; results are appended to --out one JSON object per mutant, and a
+`run` copies the source tree (git ls-files) into DIR/src, configures DIR/build (DIR/build-asan with
+--sanitize) with CONVNET_CUDA=OFF and leaves the repository untouched; results are appended to --out one JSON object per mutant, and a
 summary (killed / survived / did not compile, and every survivor with its line) is printed at the end.
 Reruns skip mutants already in --out.
 """
