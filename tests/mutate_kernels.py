@@ -15,8 +15,9 @@ an equivalent change (one no input can tell apart); the report lists them so tha
                           [--only ID...] [--out results.jsonl] [--sanitize] [--timeout 90]
 
 `run` copies the source tree (git ls-files) into DIR/src, configures DIR/build (DIR/build-asan with
---sanitize) with CONVNET_CUDA=OFF and leaves the repository untouched; results are appended to --out one JSON object per mutant, and a
-summary (killed / survived / did not compile, and every survivor with its line) is printed at the end.
+--sanitize) with CONVNET_CUDA=OFF and leaves the repository untouched; results are appended to --out,
+one JSON object per mutant, and a summary (killed / survived / did not compile, and every survivor
+with its line) is printed at the end.
 Reruns skip mutants already in --out.
 """
 
@@ -76,7 +77,11 @@ class Mutant:
     col: int  # 0-based column of the change
     op: str
     before: str  # the whole original line, stripped
-    after: str  # the whole mutated line, stripped
+    mutated: str  # the whole mutated line, as it replaces the original
+
+    @property
+    def after(self):
+        return self.mutated.strip() or "(empty)"
 
     @property
     def id(self):
@@ -128,12 +133,12 @@ def mutants_of(path, text):
         deleted = DELETED_STATEMENTS.match(line)
         if deleted:
             mutated = line[:deleted.end(1)] + line[deleted.end():]
-            out.append(Mutant(path, number, deleted.end(1), "delete", stripped, mutated.strip() or "(empty)"))
+            out.append(Mutant(path, number, deleted.end(1), "delete", stripped, mutated))
         for op, pattern, replacement in OPERATORS:
             for begin, end in spans:
                 for m in pattern.finditer(line, begin, end):
                     mutated = line[:m.start()] + replacement + line[m.end():]
-                    out.append(Mutant(path, number, m.start(), op, stripped, mutated.strip()))
+                    out.append(Mutant(path, number, m.start(), op, stripped, mutated))
     return out
 
 
@@ -149,20 +154,8 @@ def apply(mutant, text):
     original = lines[mutant.line - 1]
     if original.strip() != mutant.before:
         raise SystemExit(f"mutate_kernels.py: error: {mutant.file}:{mutant.line} changed since the mutants were listed")
-    for op, pattern, replacement in OPERATORS:
-        if op != mutant.op:
-            continue
-        m = pattern.match(original, mutant.col)
-        if m:
-            mutated = original[:m.start()] + replacement + original[m.end():]
-            if mutated.strip() == mutant.after:
-                lines[mutant.line - 1] = mutated
-                return "\n".join(lines)
-    if mutant.op == "delete":
-        deleted = DELETED_STATEMENTS.match(original)
-        lines[mutant.line - 1] = original[:deleted.end(1)] + original[deleted.end():]
-        return "\n".join(lines)
-    raise SystemExit(f"mutate_kernels.py: error: cannot re-apply {mutant.id}")
+    lines[mutant.line - 1] = mutant.mutated
+    return "\n".join(lines)
 
 
 def run_checked(cmd, **kwargs):
@@ -278,8 +271,8 @@ def main():
                 continue
             started = time.monotonic()
             status, order = evaluate(m, src, build, args.jobs, args.timeout)
-            row = dict(dataclasses.asdict(m), id=m.id, status=status, killed_in=order, sanitize=args.sanitize,
-                       seconds=round(time.monotonic() - started, 1))
+            row = dict(dataclasses.asdict(m), id=m.id, after=m.after, status=status, killed_in=order,
+                       sanitize=args.sanitize, seconds=round(time.monotonic() - started, 1))
             out.write(json.dumps(row) + "\n")
             out.flush()
             done[m.id] = row
