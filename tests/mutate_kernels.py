@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""Mutation testing of the CUDA kernels against the simulated kernel tests.
+"""Mutation testing of the CUDA kernels against the simulated kernel tests, and of the CPU reference
+(the specification the kernels are tested against) against its own tests.
 
 Each mutant is one small change to one line of kernels/*.cu (or a device helper header): a comparison
 flipped (< and <=, > and >=, == and !=), + and - swapped, && and ||, an off-by-one (+ 1 / - 1
@@ -10,9 +11,15 @@ past the timeout) in any of the thread orders CI runs, and *survives* when every
 of them. A mutant that does not compile is not counted. A survivor is either a gap in the tests or
 an equivalent change (one no input can tell apart); the report lists them so that a person decides.
 
-  tests/mutate_kernels.py list [--files F...]                  the mutants, one per line
-  tests/mutate_kernels.py run --work DIR [--files F...] [--sample N --seed S] [--jobs 2]
-                          [--only ID...] [--out results.jsonl] [--sanitize] [--timeout 90]
+--suite reference mutates host/cpu_layers.cpp instead and runs the CPU reference's own tests
+(convnet_tests' CpuLayers.* and GradCheck.*: hand-computed values, direct loops, gradient checks)
+and then kernel_tests_sim (each kernel against its CPU twin: a twin that drifts from the kernel
+fails there); with --all-tests, every test of convnet_tests (minutes a mutant: for survivors).
+
+  tests/mutate_kernels.py list [--suite S] [--files F...]     the mutants, one per line
+  tests/mutate_kernels.py run --work DIR [--suite kernels|reference] [--files F...]
+                          [--sample N --seed S] [--jobs 2] [--only ID...] [--out results.jsonl]
+                          [--sanitize] [--all-tests] [--timeout 90]
 
 `run` copies the source tree (git ls-files) into DIR/src, configures DIR/build (DIR/build-asan with
 --sanitize) with CONVNET_CUDA=OFF and leaves the repository untouched; results are appended to --out,
@@ -28,19 +35,49 @@ import os
 import random
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_FILES = sorted(str(p.relative_to(ROOT)) for p in (ROOT / "kernels").glob("*.cu")) + [
+KERNEL_FILES = sorted(str(p.relative_to(ROOT)) for p in (ROOT / "kernels").glob("*.cu")) + [
     "kernels/last_block.h",
     "kernels/launch.h",
     "kernels/shape_check.h",
     "kernels/xent.h",
 ]
+REFERENCE_FILES = ["host/cpu_layers.cpp"]  # cpu_layers.h only declares
 ORDERS = ["forward", "reverse", "shuffle:20240607"]  # tests/simt/CMakeLists.txt SIMT_THREAD_ORDERS
+REFERENCE_TESTS = "CpuLayers.*:GradCheck.*"  # convnet_tests' tests of the CPU reference itself
+KERNEL_TESTS = Path("tests") / "kernels" / "kernel_tests_sim"
+CPU_TESTS = Path("tests") / "convnet_tests"
+
+
+@dataclasses.dataclass
+class Check:
+    """One test run that can kill a mutant: a binary of the build, its thread order and gtest filter."""
+    label: str  # what killed_in says
+    binary: Path  # relative to the build folder
+    order: str
+    gtest_filter: str = ""
+    timeout: float = 90  # seconds; a mutant may loop forever
+
+
+def suite_checks(suite, all_tests):
+    """The test runs of a suite, cheapest first (the first failure ends a mutant)."""
+    if suite == "kernels":
+        return [Check(order, KERNEL_TESTS, order) for order in ORDERS]
+    # All of convnet_tests takes about two minutes in one process (the CPU backend training to 90%).
+    cpu = Check("convnet_tests", CPU_TESTS, "forward", timeout=600) if all_tests else \
+        Check("convnet_tests " + REFERENCE_TESTS, CPU_TESTS, "forward", REFERENCE_TESTS)
+    # The reference is sequential: one thread order of the kernel tests is enough to compare with it.
+    return [cpu, Check("kernel_tests_sim forward", KERNEL_TESTS, "forward")]
+
+
+def suite_targets(suite):
+    return ["kernel_tests_sim"] if suite == "kernels" else ["convnet_tests", "kernel_tests_sim"]
 
 # (name, regex, replacement). Binary operators are matched only with a space on each side, as the code
 # is formatted, so template brackets (static_cast<float>), shifts and -> are left alone.
@@ -165,53 +202,77 @@ def run_checked(cmd, **kwargs):
     return result
 
 
-def prepare(work, sanitize):
+def sync_copy(source, target):
+    """Copies source over target when their contents differ, giving it a fresh modification time; one
+    already the same is left as it is (and not rebuilt). ninja rebuilds by time: a copy keeping the
+    repository's older time would leave in the build an object compiled from what target held
+    before, such as the mutant of a sweep killed half-way."""
+    data = source.read_bytes()
+    if target.is_file() and target.read_bytes() == data:
+        return False
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_bytes(data)
+    shutil.copymode(source, target)
+    return True
+
+
+def prepare(work, sanitize, targets):
     src, build = work / "src", work / ("build-asan" if sanitize else "build")
     files = run_checked(["git", "-C", str(ROOT), "ls-files", "-z"]).stdout.split("\0")
     for f in filter(None, files):
-        target = src / f
-        target.parent.mkdir(parents=True, exist_ok=True)
         if (ROOT / f).is_file():
-            shutil.copy2(ROOT / f, target)
+            sync_copy(ROOT / f, src / f)
     run_checked(["cmake", "-S", str(src), "-B", str(build), "-G", "Ninja", "-DCONVNET_CUDA=OFF",
                  f"-DCONVNET_SANITIZE={'ON' if sanitize else 'OFF'}"])
-    run_checked(["ninja", "-C", str(build), "kernel_tests_sim"])
+    run_checked(["ninja", "-C", str(build), *targets])
     return src, build
 
 
-def run_tests(binary, order, jobs, timeout):
-    """True when every test passes in this thread order. The tests are split over `jobs` processes;
-    the first failure (or the timeout: a mutant may loop forever) stops them all."""
+def run_tests(binary, order, gtest_filter, jobs, timeout):
+    """"passed" when every test (of the filter, when one is given) passes in this thread order,
+    "failed" when one fails or crashes, "timed out" when they are still running after `timeout`
+    seconds (a mutant may loop forever; a loaded machine may also just be slow: the report says which
+    kills were timeouts, for a person to run again). The tests are split over `jobs` processes; the
+    first failure stops them all."""
     procs = []
+    args = [str(binary), "--gtest_brief=1", "--gtest_fail_fast"] + ([f"--gtest_filter={gtest_filter}"] if gtest_filter else [])
     for shard in range(jobs):
         env = dict(os.environ, SIMT_THREAD_ORDER=order, GTEST_TOTAL_SHARDS=str(jobs), GTEST_SHARD_INDEX=str(shard))
-        procs.append(subprocess.Popen([str(binary), "--gtest_brief=1", "--gtest_fail_fast"], env=env,
+        procs.append(subprocess.Popen(args, env=env,
                                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True))
-    deadline, ok = time.monotonic() + timeout, True
-    while ok and any(p.poll() is None for p in procs):
-        ok = all(p.poll() in (None, 0) for p in procs) and time.monotonic() < deadline
-        time.sleep(0.05)
-    ok = ok and all(p.poll() == 0 for p in procs)
+    deadline, result = time.monotonic() + timeout, "passed"
+    while result == "passed" and any(p.poll() is None for p in procs):
+        if any(p.poll() not in (None, 0) for p in procs):
+            result = "failed"
+        elif time.monotonic() >= deadline:
+            result = "timed out"
+        else:
+            time.sleep(0.05)
+    if result == "passed" and any(p.poll() != 0 for p in procs):
+        result = "failed"
     for p in procs:
         if p.poll() is None:
             os.killpg(p.pid, 9)
             p.wait()
-    return ok
+    return result
 
 
-def evaluate(mutant, src, build, jobs, timeout):
+def evaluate(mutant, src, build, targets, checks, jobs, timeout=None):
     path = src / mutant.file
     original = path.read_text()
     try:
         path.write_text(apply(mutant, original))
-        built = subprocess.run(["ninja", "-C", str(build), "kernel_tests_sim"], stdout=subprocess.DEVNULL,
+        built = subprocess.run(["ninja", "-C", str(build), *targets], stdout=subprocess.DEVNULL,
                                stderr=subprocess.DEVNULL, timeout=600).returncode == 0
         if not built:
             return "no_compile", None
-        binary = build / "tests" / "kernels" / "kernel_tests_sim"
-        for order in ORDERS:
-            if not run_tests(binary, order, jobs, timeout):
-                return "killed", order
+        for check in checks:
+            limit = timeout or check.timeout
+            result = run_tests(build / check.binary, check.order, check.gtest_filter, jobs, limit)
+            if result == "failed":
+                return "killed", check.label
+            if result == "timed out":
+                return "killed", f"{check.label} (timed out after {limit:g} s)"
         return "survived", None
     finally:
         path.write_text(original)
@@ -219,11 +280,16 @@ def evaluate(mutant, src, build, jobs, timeout):
 
 
 def main():
-    parser = argparse.ArgumentParser(description="Mutation testing of kernels/ against kernel_tests_sim.")
+    parser = argparse.ArgumentParser(description="Mutation testing of kernels/ against kernel_tests_sim, "
+                                                 "and of the CPU reference against its tests.")
     sub = parser.add_subparsers(dest="command", required=True)
     for name in ("list", "run"):
         p = sub.add_parser(name)
-        p.add_argument("--files", nargs="+", default=DEFAULT_FILES, help="files to mutate, relative to the root")
+        p.add_argument("--suite", choices=["kernels", "reference"], default="kernels",
+                       help="kernels/ against kernel_tests_sim (default), or host/cpu_layers against "
+                            "its own tests and kernel_tests_sim")
+        p.add_argument("--files", nargs="+", default=None,
+                       help="files to mutate, relative to the root (default: the suite's)")
         p.add_argument("--only", nargs="+", default=None, help="mutant ids (file:line:col:op) to run")
         p.add_argument("--sample", type=int, default=0, help="run this many mutants drawn at random")
         p.add_argument("--seed", type=int, default=1)
@@ -234,9 +300,17 @@ def main():
     run_p.add_argument("--sanitize", action="store_true",
                        help="build with AddressSanitizer + UBSan, as CI's second build (slower; catches mutants "
                             "that only read or write out of bounds)")
-    run_p.add_argument("--timeout", type=float, default=90, help="seconds per thread order")
+    run_p.add_argument("--all-tests", action="store_true",
+                       help="--suite reference: every test of convnet_tests, not only the reference's own "
+                            "(minutes a mutant: for the survivors of a first pass)")
+    run_p.add_argument("--timeout", type=float, default=None,
+                       help="seconds per test run (default 90; 600 for all of convnet_tests)")
     args = parser.parse_args()
 
+    if getattr(args, "all_tests", False) and args.suite != "reference":
+        parser.error("--all-tests: only with --suite reference")
+    if args.files is None:
+        args.files = KERNEL_FILES if args.suite == "kernels" else REFERENCE_FILES
     for f in args.files:
         if not (ROOT / f).is_file():
             parser.error(f"--files: no such file: {f}")
@@ -264,15 +338,20 @@ def main():
             except (ValueError, KeyError):
                 sys.exit(f"mutate_kernels.py: error: {args.out}:{number}: not a result line")
     work = args.work.resolve()
-    src, build = prepare(work, args.sanitize)
+    # Killed (kill, a timeout), the run still puts the mutated file back: SystemExit runs evaluate's
+    # `finally`, as Ctrl-C's KeyboardInterrupt does.
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
+    targets = suite_targets(args.suite)
+    checks = suite_checks(args.suite, args.all_tests)
+    src, build = prepare(work, args.sanitize, targets)
     with args.out.open("a") as out:
         for index, m in enumerate(mutants, start=1):
             if m.id in done:
                 continue
             started = time.monotonic()
-            status, order = evaluate(m, src, build, args.jobs, args.timeout)
-            row = dict(dataclasses.asdict(m), id=m.id, after=m.after, status=status, killed_in=order,
-                       sanitize=args.sanitize, seconds=round(time.monotonic() - started, 1))
+            status, killer = evaluate(m, src, build, targets, checks, args.jobs, args.timeout)
+            row = dict(dataclasses.asdict(m), id=m.id, after=m.after, status=status, killed_in=killer,
+                       suite=args.suite, sanitize=args.sanitize, seconds=round(time.monotonic() - started, 1))
             out.write(json.dumps(row) + "\n")
             out.flush()
             done[m.id] = row
@@ -287,6 +366,9 @@ def main():
     for r in rows:
         if r["status"] == "survived":
             print(f"  survived {r['id']}: {r['before']}  =>  {r['after']}")
+    for r in rows:
+        if "timed out" in (r.get("killed_in") or ""):
+            print(f"  killed by a timeout (run it again on a quiet machine to be sure): {r['id']}: {r['after']}")
     return 0
 
 

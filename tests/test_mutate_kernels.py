@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """tests/mutate_kernels.py's mutant generator: which changes it makes, and that it leaves comments,
 string literals, template brackets and preprocessor lines alone; that every mutant of the real
-kernels re-applies to exactly its own line; and that `run` refuses a result file it cannot read.
+kernels and of the CPU reference re-applies to exactly its own line; which tests each suite runs; and
+that `run` refuses a result file it cannot read.
 (The sweep itself rebuilds and runs kernel_tests_sim hundreds of times: it is run by hand, not here.)
 
 Usage: test_mutate_kernels.py
@@ -10,7 +11,9 @@ import os
 import subprocess
 import sys
 import tempfile
+import time
 import unittest
+from pathlib import Path
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
@@ -49,9 +52,9 @@ class Generator(unittest.TestCase):
         self.assertEqual(changes("c = '<'; d = 1.5f + 1.0f;"), [(1, "aor", "c = '<'; d = 1.5f - 1.0f;")])
         self.assertEqual(changes("x = a /* b + c */ + d;"), [(1, "aor", "x = a /* b + c */ - d;")])
 
-    def test_every_mutant_of_the_kernels_reapplies_to_its_own_line_only(self):
-        mutants = mutate_kernels.all_mutants(mutate_kernels.DEFAULT_FILES)
-        self.assertGreater(len(mutants), 100)
+    def test_every_mutant_of_the_kernels_and_the_reference_reapplies_to_its_own_line_only(self):
+        mutants = mutate_kernels.all_mutants(mutate_kernels.KERNEL_FILES + mutate_kernels.REFERENCE_FILES)
+        self.assertGreater(len(mutants), 300)
         self.assertEqual(len({m.id for m in mutants}), len(mutants), "mutant ids are not unique")
         texts = {}
         for m in mutants:
@@ -93,6 +96,68 @@ class CommandLine(unittest.TestCase):
             self.assertNotEqual(result.returncode, 0)
             self.assertIn(f"{out}:2: not a result line", result.stderr)
             self.assertFalse(os.path.exists(os.path.join(tmp, "work")), "it built before reading --out")
+
+
+class Suites(unittest.TestCase):
+    def test_kernels_run_every_thread_order_and_the_reference_its_own_tests_then_the_kernel_tests(self):
+        kernels = mutate_kernels.suite_checks("kernels", False)
+        self.assertEqual([c.order for c in kernels], mutate_kernels.ORDERS)
+        self.assertTrue(all(c.binary.name == "kernel_tests_sim" and not c.gtest_filter for c in kernels))
+        first, second = mutate_kernels.suite_checks("reference", False)
+        self.assertEqual((first.binary.name, first.gtest_filter), ("convnet_tests", "CpuLayers.*:GradCheck.*"))
+        self.assertEqual((second.binary.name, second.order), ("kernel_tests_sim", "forward"))
+        everything = mutate_kernels.suite_checks("reference", True)[0]
+        self.assertEqual((everything.gtest_filter, everything.timeout), ("", 600))
+        self.assertEqual(mutate_kernels.suite_targets("reference"), ["convnet_tests", "kernel_tests_sim"])
+
+    def test_list_of_the_reference_suite_mutates_only_the_cpu_layers(self):
+        result = subprocess.run([sys.executable, CommandLine.SCRIPT, "list", "--suite", "reference"],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=60)
+        self.assertEqual(result.returncode, 0, result.stderr)
+        files = {line.split(":")[0] for line in result.stdout.splitlines()}
+        self.assertEqual(files, set(mutate_kernels.REFERENCE_FILES))
+
+
+class RunTests(unittest.TestCase):
+    """run_tests on stand-in test binaries: a pass, a failure, and a hang told apart from a failure."""
+
+    def binary(self, tmp, name, body):
+        path = os.path.join(tmp, name)
+        with open(path, "w") as f:
+            f.write("#!/bin/sh\n" + body + "\n")
+        os.chmod(path, 0o755)
+        return path
+
+    def test_passed_failed_and_timed_out(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            # Each shard sees its own GTEST_SHARD_INDEX: shard 1 alone fails, or hangs.
+            ok = self.binary(tmp, "ok", "exit 0")
+            one_fails = self.binary(tmp, "fails", '[ "$GTEST_SHARD_INDEX" = 1 ] && exit 1; sleep 30')
+            one_hangs = self.binary(tmp, "hangs", '[ "$GTEST_SHARD_INDEX" = 1 ] && exec sleep 30; exit 0')
+            self.assertEqual(mutate_kernels.run_tests(ok, "forward", "", 2, 10), "passed")
+            started = time.monotonic()
+            self.assertEqual(mutate_kernels.run_tests(one_fails, "forward", "", 2, 20), "failed")
+            self.assertEqual(mutate_kernels.run_tests(one_hangs, "forward", "", 2, 1), "timed out")
+            self.assertLess(time.monotonic() - started, 10, "a failure or a timeout did not stop the other shard")
+
+
+class Prepare(unittest.TestCase):
+    def test_a_changed_file_is_copied_with_a_new_time_and_an_unchanged_one_left_alone(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            source, target, same = (Path(tmp) / name for name in ("source.cu", "copy/target.cu", "same.cu"))
+            source.write_text("original")
+            same.write_text("original")
+            target.parent.mkdir()
+            target.write_text("mutant")  # what a sweep killed half-way left behind
+            old = time.time() - 3600
+            for path in (source, target, same):
+                os.utime(path, (old, old))
+            self.assertTrue(mutate_kernels.sync_copy(source, target))
+            self.assertEqual(target.read_text(), "original")
+            self.assertGreater(target.stat().st_mtime, old + 60, "ninja would not rebuild the mutant's object")
+            self.assertFalse(mutate_kernels.sync_copy(source, same))
+            self.assertEqual(same.stat().st_mtime, old)
+            self.assertTrue(mutate_kernels.sync_copy(source, Path(tmp) / "new" / "file.cu"))
 
 
 if __name__ == "__main__":
