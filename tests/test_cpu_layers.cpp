@@ -5,7 +5,8 @@
 //   - im2col+GEMM convolution against a direct nested-loop convolution written in this file, on
 //     awkward shapes and the real MNIST shapes;
 //   - dropout statistics, exact scaling and mask reproducibility;
-//   - the float instantiation (what the trainer runs) against the double one on the real shapes.
+//   - the float instantiation (what the trainer runs) against the double one on the real shapes;
+//   - the argument checks, each bound broken alone, and the divergence check's record across steps.
 // Outputs are poisoned with NaN before each call, so an element the code forgets to write fails.
 #include <gtest/gtest.h>
 
@@ -636,6 +637,91 @@ TEST(CpuLayers, SoftmaxXentRejectsBadLabel) {
   const std::vector<uint8_t> labels = {0, 3};
   EXPECT_THROW(softmax_xent_cpu(logits.data(), labels.data(), d.data(), static_cast<float*>(nullptr), 2, 3),
                std::logic_error);
+}
+
+// ---- argument checks ---------------------------------------------------------------------------
+// Each bound is broken on its own, so that a check joining two bounds by || instead of && is caught,
+// and the allowed edges (an empty batch, no channels, a plane exactly K wide) pass.
+
+TEST(CpuLayers, ConvShapeChecksRefuseEachBadDimensionAlone) {
+  const Vec x(2 * 2 * 4 * 5, 1.0);   // N=2, C=2, 4x5 planes
+  Vec col(2 * 3 * 3 * 2 * 2 * 3, 0.0);  // (C*K*K, N*OH*OW) for K=3: OH=2, OW=3
+  Vec dx(x.size(), 0.0);
+  for (const bool forward : {true, false}) {
+    SCOPED_TRACE(forward ? "im2col_cpu" : "col2im_cpu");
+    auto call = [&](int N, int C, int H, int W, int K) {
+      if (forward)
+        im2col_cpu(x.data(), col.data(), N, C, H, W, K);
+      else
+        col2im_cpu(col.data(), dx.data(), N, C, H, W, K);
+    };
+    EXPECT_THROW(call(-1, 2, 4, 5, 3), std::logic_error) << "N < 0";
+    EXPECT_THROW(call(2, -1, 4, 5, 3), std::logic_error) << "C < 0";
+    EXPECT_THROW(call(2, 2, 4, 5, 0), std::logic_error) << "K < 1";
+    EXPECT_THROW(call(2, 2, 2, 5, 3), std::logic_error) << "H < K, W >= K";
+    EXPECT_THROW(call(2, 2, 4, 2, 3), std::logic_error) << "W < K, H >= K";
+    EXPECT_NO_THROW(call(0, 2, 4, 5, 3)) << "an empty batch";
+    EXPECT_NO_THROW(call(2, 0, 4, 5, 3)) << "no channels";
+    EXPECT_NO_THROW(call(2, 2, 3, 3, 3)) << "H = W = K";
+  }
+}
+
+TEST(CpuLayers, GemmRefusesEachNegativeDimensionAloneAndAcceptsEmptyOnes) {
+  const Vec a(6, 1.0), b(6, 1.0);
+  Vec c(6, 5.0);
+  auto gemm = [&](int M, int N, int K, double beta) {
+    gemm_cpu<double>(false, false, M, N, K, 1.0, a.data(), b.data(), beta, c.data());
+  };
+  EXPECT_THROW(gemm(-1, 2, 3, 0.0), std::logic_error) << "M < 0";
+  EXPECT_THROW(gemm(2, -1, 3, 0.0), std::logic_error) << "N < 0";
+  EXPECT_THROW(gemm(2, 3, -1, 0.0), std::logic_error) << "K < 0";
+  // M = 0 or N = 0: C is empty and untouched; K = 0: C = beta * C, with no product terms.
+  EXPECT_NO_THROW(gemm(0, 2, 3, 0.0));
+  EXPECT_NO_THROW(gemm(2, 0, 3, 0.0));
+  expect_close(Vec(6, 5.0), c, kExact, "gemm with M = 0 or N = 0");
+  gemm(2, 3, 0, 0.5);
+  expect_close(Vec(6, 2.5), c, kExact, "gemm with K = 0");
+}
+
+TEST(CpuLayers, SoftmaxXentRefusesEachBadDimensionAloneAndAcceptsAnEmptyBatch) {
+  const VecF logits(6, 0.0f);
+  VecF d(6, 0.0f);
+  const std::vector<uint8_t> labels = {0, 1};
+  auto xent = [&](int N, int C) { return softmax_xent_cpu(logits.data(), labels.data(), d.data(), d.data(), N, C); };
+  EXPECT_THROW(xent(-1, 3), std::logic_error) << "N < 0";
+  EXPECT_THROW(xent(2, 0), std::logic_error) << "C < 1";
+  XentResult empty;
+  EXPECT_NO_THROW(empty = xent(0, 3));
+  EXPECT_EQ(empty.loss_sum, 0.0);
+  EXPECT_EQ(empty.correct, 0);
+}
+
+// ---- divergence check --------------------------------------------------------------------------
+
+TEST(CpuLayers, FiniteCheckMergesWithinAStepAndKeepsTheFirstStep) {
+  std::vector<float> g(100, 1.0f);
+  const double finite = 1.0, nan = std::nan("");
+  DeviceFault fault = no_device_fault();
+  finite_check_cpu(g.data(), g.size(), &finite, 3, &fault);
+  EXPECT_EQ(fault.step, kNoFaultStep);
+  g[60] = std::nanf("");
+  finite_check_cpu(g.data(), g.size(), &finite, 4, &fault);
+  EXPECT_EQ(fault.step, 4);
+  EXPECT_EQ(fault.grad, 60u << 1);
+  // Checked again in the same step (not an earlier step's record): the smallest index wins.
+  g[60] = 1.0f;
+  g[7] = INFINITY;
+  finite_check_cpu(g.data(), g.size(), &nan, 4, &fault);
+  EXPECT_EQ(fault.step, 4);
+  EXPECT_EQ(fault.grad, (7u << 1) | 1u);
+  EXPECT_EQ(fault.loss, kValueNaN);
+  // A later step changes nothing.
+  g[2] = std::nanf("");
+  const double inf = INFINITY;
+  finite_check_cpu(g.data(), g.size(), &inf, 5, &fault);
+  EXPECT_EQ(fault.step, 4);
+  EXPECT_EQ(fault.grad, (7u << 1) | 1u);
+  EXPECT_EQ(fault.loss, kValueNaN);
 }
 
 }  // namespace

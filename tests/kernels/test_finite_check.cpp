@@ -6,7 +6,7 @@
 // position; several (the smallest index wins, whatever its kind); the loss alone and with gradients;
 // n = 1, n not a multiple of the 256-thread block, the seed network's gradient arena; every case also
 // with the grid capped to 3 blocks so every thread strides. Then: a later step never overwrites the
-// first step's record, and a check is one launch.
+// first step's record, a second check in the same step merges into it, and a check is one launch.
 // The same source builds kernel_tests_sim (simulator) and kernel_tests_gpu (real GPU; skips without one).
 #include <gtest/gtest.h>
 
@@ -125,6 +125,14 @@ TEST_F(FiniteCheckKernel, KeepsTheFirstFaultyStep) {
   DeviceFault cpu = first;
   finite_check_cpu(g.data(), g.size(), &nan_d, 5, &cpu);
   expect_same(first, cpu);
+  // Checked again in the same step (not an earlier step's record): the smallest index wins, on both.
+  const DeviceFault merged = run_gpu(g, nan_d, 4, first);
+  EXPECT_EQ(merged.step, 4);
+  EXPECT_EQ(merged.grad, (10u << 1) | 1u);
+  EXPECT_EQ(merged.loss, kValueNaN);
+  cpu = first;
+  finite_check_cpu(g.data(), g.size(), &nan_d, 4, &cpu);
+  expect_same(merged, cpu);
 }
 
 TEST_F(FiniteCheckKernel, IsOneLaunch) {
