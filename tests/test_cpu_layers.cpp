@@ -690,6 +690,7 @@ TEST(CpuLayers, SoftmaxXentRefusesEachBadDimensionAloneAndAcceptsAnEmptyBatch) {
   auto xent = [&](int N, int C) { return softmax_xent_cpu(logits.data(), labels.data(), d.data(), d.data(), N, C); };
   EXPECT_THROW(xent(-1, 3), std::logic_error) << "N < 0";
   EXPECT_THROW(xent(2, 0), std::logic_error) << "C < 1";
+  EXPECT_THROW(xent(0, 0), std::logic_error) << "C < 1 in an empty batch (no label to find out of range)";
   XentResult empty;
   EXPECT_NO_THROW(empty = xent(0, 3));
   EXPECT_EQ(empty.loss_sum, 0.0);
