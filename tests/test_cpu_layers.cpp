@@ -1,5 +1,6 @@
 // Tests of the CPU reference layers (host/cpu_layers.h) other than the gradient checks
 // (test_gradcheck.cpp):
+//   - the batch gather and its normalisation, by hand;
 //   - tiny cases whose expected numbers are written here, worked by hand or in Python (never
 //     produced by the code under test);
 //   - im2col+GEMM convolution against a direct nested-loop convolution written in this file, on
@@ -10,6 +11,7 @@
 // Outputs are poisoned with NaN before each call, so an element the code forgets to write fails.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <stdexcept>
@@ -17,6 +19,7 @@
 #include <vector>
 
 #include "cpu_layers.h"
+#include "idx.h"
 #include "rng.h"
 #include "test_util.h"
 
@@ -35,6 +38,35 @@ using VecF = std::vector<float>;
 // Double results computed in a different order than the code under test (direct loops versus
 // BLAS): they agree to a few ulps of the sum of |terms|, far inside this.
 constexpr test::Tol kDoubleOrder{1e-12, 1e-10};
+
+// ---- gather + normalise ------------------------------------------------------------------------
+
+TEST(CpuLayers, GatherBatchHandPicksRowsFromTheCursorAndDividesBy255) {
+  // Three 784-pixel images, every pixel of image k equal to 10 * (k + 1) except pixel 0, which is
+  // 255 - k, and the last pixel, which is k. order = {2, 0, 1, 2}; cursor 1 takes order[1..2] = {0, 1}.
+  std::vector<uint8_t> images(3 * kImagePixels);
+  for (int k = 0; k < 3; ++k) {
+    uint8_t* img = images.data() + k * kImagePixels;
+    std::fill(img, img + kImagePixels, static_cast<uint8_t>(10 * (k + 1)));
+    img[0] = static_cast<uint8_t>(255 - k);
+    img[kImagePixels - 1] = static_cast<uint8_t>(k);
+  }
+  const std::vector<uint8_t> labels = {7, 8, 9};
+  const std::vector<int32_t> order = {2, 0, 1, 2};
+  VecF x = poisoned<float>(2 * kImagePixels + 1);  // one more: a write past the batch stays NaN
+  std::vector<uint8_t> batch_labels = {99, 99, 99};
+  gather_batch_cpu(images.data(), labels.data(), order.data(), 1, 2, x.data(), batch_labels.data());
+  for (int b = 0; b < 2; ++b) {
+    const int k = order[1 + b];
+    SCOPED_TRACE("batch row " + std::to_string(b) + " = image " + std::to_string(k));
+    EXPECT_EQ(x[b * kImagePixels], (255 - k) / 255.0f);
+    EXPECT_EQ(x[b * kImagePixels + 1], 10 * (k + 1) / 255.0f);
+    EXPECT_EQ(x[b * kImagePixels + 400], 10 * (k + 1) / 255.0f);
+    EXPECT_EQ(x[(b + 1) * kImagePixels - 1], k / 255.0f);
+  }
+  EXPECT_TRUE(std::isnan(x[2 * kImagePixels])) << "wrote past the batch";
+  EXPECT_EQ(batch_labels, (std::vector<uint8_t>{7, 8, 99}));
+}
 
 // ---- GEMM --------------------------------------------------------------------------------------
 
@@ -196,6 +228,24 @@ TEST(CpuLayers, SoftmaxXentHand2x3) {
   EXPECT_NEAR(rf.loss_sum, 1.1253418831110826, 1e-6);
   EXPECT_EQ(rf.correct, 1);
   expect_close(expect_d, df, 1e-7, 1e-6, "dlogits float");
+}
+
+TEST(CpuLayers, SoftmaxXentCountsCorrectRowsAndTakesOneClass) {
+  // Three rows, two right: an inverted comparison would count 1. First arg-max of [0 5 5] is 1.
+  const VecF logits = {4, 1, 0,  0, 5, 5,  0, 0, 3};
+  const std::vector<uint8_t> labels = {0, 2, 2};
+  VecF d = poisoned<float>(9);
+  EXPECT_EQ(softmax_xent_cpu(logits.data(), labels.data(), d.data(), static_cast<float*>(nullptr), 3, 3).correct,
+            2);
+  // C = 1: the one class has probability 1, loss 0, gradient 0, and is always right.
+  const VecF one = {3.5f, -2.0f};
+  const std::vector<uint8_t> zeros = {0, 0};
+  VecF d1 = poisoned<float>(2), p1 = poisoned<float>(2);
+  const XentResult r = softmax_xent_cpu(one.data(), zeros.data(), d1.data(), p1.data(), 2, 1);
+  EXPECT_EQ(r.loss_sum, 0.0);
+  EXPECT_EQ(r.correct, 2);
+  expect_close(VecF{0.0f, 0.0f}, d1, kExact, "dlogits C=1");
+  expect_close(VecF{1.0f, 1.0f}, p1, kExact, "probs C=1");
 }
 
 TEST(CpuLayers, SoftmaxXentLargeLogitsStayFinite) {
