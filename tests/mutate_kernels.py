@@ -235,7 +235,9 @@ def run_tests(binary, order, gtest_filter, jobs, timeout):
     kills were timeouts, for a person to run again). The tests are split over `jobs` processes; the
     first failure stops them all."""
     procs = []
-    args = [str(binary), "--gtest_brief=1", "--gtest_fail_fast"] + ([f"--gtest_filter={gtest_filter}"] if gtest_filter else [])
+    args = [str(binary), "--gtest_brief=1", "--gtest_fail_fast"]
+    if gtest_filter:
+        args.append(f"--gtest_filter={gtest_filter}")
     for shard in range(jobs):
         env = dict(os.environ, SIMT_THREAD_ORDER=order, GTEST_TOTAL_SHARDS=str(jobs), GTEST_SHARD_INDEX=str(shard))
         procs.append(subprocess.Popen(args, env=env,
