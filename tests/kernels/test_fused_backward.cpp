@@ -230,6 +230,7 @@ const BlockCase kAwkwardBlocks[] = {
     {"N=2 OC=300 3x3 no pool from dy: more channels than a block has threads", {2, 300, 3, 3, false}, 0},
     {"N=2 OC=3 1x4 no pool (one row) from dcol K=1", {2, 3, 1, 4, false}, 1},
     {"N=3 OC=2 5x1 no pool (one column) from dy", {3, 2, 5, 1, false}, 0},
+    {"N=2 OC=3 5x2 pool -> 2x1 (the narrowest plane a pool takes) from dy", {2, 3, 5, 2, true}, 0},
 };
 const BlockCase kSeedInput = {
     "seed conv1: 28x28 K=3, 26x26 pool -> 13x13 from conv2's dcol K=3", {128, 32, 26, 26, true}, 3, 28, 28, 3};

@@ -319,6 +319,8 @@ const EpilogueCase kAwkwardEpilogues[] = {
     {5, 7, 4, 4, false, 0},   {1, 1, 2, 3, true, 0}, {2, 3, 9, 9, true, 4},
     // the smallest planes a conv can leave: 1x1, a single row, a single column; rows != columns for next_K
     {3, 2, 1, 1, false, 0},   {2, 3, 1, 4, false, 0}, {2, 2, 5, 1, false, 0}, {2, 3, 4, 7, false, 3},
+    // next_K = 1, the smallest next kernel
+    {2, 3, 4, 5, true, 1},
 };
 
 TEST_F(FusedForwardKernel, ConvEpilogueIsBitExactOnMnistShapes) {
@@ -597,6 +599,13 @@ TEST_F(FusedForwardKernel, HeadRejectsBadArguments) {
                std::invalid_argument);
   EXPECT_THROW(head_scratch_bytes(0, 8), std::invalid_argument);
   EXPECT_EQ(kernel_launch_count(), before);
+  // Without dropout the head needs no device step: accepted, and it runs (into buffers of the real
+  // sizes: dw (10, F), db (10), dh (n, F)).
+  DeviceArray<float> dw(kHeadClasses * 8), db(kHeadClasses), dh(4 * 8);
+  EXPECT_NO_THROW(head_train_gpu(dev.h.get(), 8, 0.0f, 1, nullptr, 0, dev.w.get(), dev.b.get(), dev.labels.get(), 4,
+                                 m.get(), dw.get(), db.get(), dh.get(), dev.scratch.get(), nullptr));
+  CUDA_CHECK(cudaDeviceSynchronize());
+  EXPECT_GT(kernel_launch_count(), before);
   EXPECT_LT(head_scratch_bytes(128, 64), head_scratch_bytes(1024, 64));
   EXPECT_LT(head_scratch_bytes(128, 64), head_scratch_bytes(128, 1600));
 }

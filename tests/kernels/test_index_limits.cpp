@@ -80,6 +80,18 @@ TEST_F(IndexLimits, PerLayerLaunchers) {
   });
 }
 
+// An empty tensor is no work whatever its other dimensions, even when their product is over the
+// limit: accepted, and nothing launched (a zero-block grid is a launch error).
+TEST_F(IndexLimits, EmptyTensorsAreAcceptedWhateverTheOtherDimensions) {
+  Buffers b;
+  const uint64_t before = kernel_launch_count();
+  EXPECT_NO_THROW(bias_relu_forward_gpu(b.f.get(), b.f.get(), b.f.get(), 65536, 65536, 0, nullptr));
+  EXPECT_NO_THROW(bias_relu_backward_gpu(b.f.get(), b.f.get(), b.f.get(), 0, 65536, 65536, nullptr));
+  EXPECT_NO_THROW(maxpool_forward_gpu(b.f.get(), b.f.get(), b.i32.get(), 4, 0, 8, nullptr));
+  EXPECT_NO_THROW(maxpool_backward_gpu(b.f.get(), b.i32.get(), b.f.get(), 4, 8, 0, nullptr));
+  EXPECT_EQ(kernel_launch_count(), before);
+}
+
 TEST_F(IndexLimits, FusedForwardLaunchers) {
   Buffers b;
   auto input = [&](int n, int OC, int K, bool pool, int next_K) {
