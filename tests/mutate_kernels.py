@@ -76,8 +76,9 @@ def suite_checks(suite, all_tests):
     return [cpu, Check("kernel_tests_sim forward", KERNEL_TESTS, "forward")]
 
 
-def suite_targets(suite):
-    return ["kernel_tests_sim"] if suite == "kernels" else ["convnet_tests", "kernel_tests_sim"]
+def suite_targets(checks):
+    """The ninja targets the checks run, each once, in order."""
+    return list(dict.fromkeys(check.binary.name for check in checks))
 
 # (name, regex, replacement). Binary operators are matched only with a space on each side, as the code
 # is formatted, so template brackets (static_cast<float>), shifts and -> are left alone.
@@ -260,6 +261,7 @@ def run_tests(binary, order, gtest_filter, jobs, timeout):
 
 
 def evaluate(mutant, src, build, targets, checks, jobs, timeout=None):
+    """(status, the label of the check that killed it or None, whether that was its timeout)."""
     path = src / mutant.file
     original = path.read_text()
     try:
@@ -267,15 +269,12 @@ def evaluate(mutant, src, build, targets, checks, jobs, timeout=None):
         built = subprocess.run(["ninja", "-C", str(build), *targets], stdout=subprocess.DEVNULL,
                                stderr=subprocess.DEVNULL, timeout=600).returncode == 0
         if not built:
-            return "no_compile", None
+            return "no_compile", None, False
         for check in checks:
-            limit = timeout or check.timeout
-            result = run_tests(build / check.binary, check.order, check.gtest_filter, jobs, limit)
-            if result == "failed":
-                return "killed", check.label
-            if result == "timed out":
-                return "killed", f"{check.label} (timed out after {limit:g} s)"
-        return "survived", None
+            result = run_tests(build / check.binary, check.order, check.gtest_filter, jobs, timeout or check.timeout)
+            if result != "passed":
+                return "killed", check.label, result == "timed out"
+        return "survived", None, False
     finally:
         path.write_text(original)
         os.utime(path)  # newer than the mutant's object file, so the next build recompiles it
@@ -340,20 +339,21 @@ def main():
             except (ValueError, KeyError):
                 sys.exit(f"mutate_kernels.py: error: {args.out}:{number}: not a result line")
     work = args.work.resolve()
-    # Killed (kill, a timeout), the run still puts the mutated file back: SystemExit runs evaluate's
-    # `finally`, as Ctrl-C's KeyboardInterrupt does.
+    # Stopped by SIGTERM (kill, timeout), the run still puts the mutated file back: SystemExit runs
+    # evaluate's `finally`, as Ctrl-C's KeyboardInterrupt does.
     signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
-    targets = suite_targets(args.suite)
     checks = suite_checks(args.suite, args.all_tests)
+    targets = suite_targets(checks)
     src, build = prepare(work, args.sanitize, targets)
     with args.out.open("a") as out:
         for index, m in enumerate(mutants, start=1):
             if m.id in done:
                 continue
             started = time.monotonic()
-            status, killer = evaluate(m, src, build, targets, checks, args.jobs, args.timeout)
+            status, killer, timed_out = evaluate(m, src, build, targets, checks, args.jobs, args.timeout)
             row = dict(dataclasses.asdict(m), id=m.id, after=m.after, status=status, killed_in=killer,
-                       suite=args.suite, sanitize=args.sanitize, seconds=round(time.monotonic() - started, 1))
+                       timed_out=timed_out, suite=args.suite, sanitize=args.sanitize,
+                       seconds=round(time.monotonic() - started, 1))
             out.write(json.dumps(row) + "\n")
             out.flush()
             done[m.id] = row
@@ -369,7 +369,7 @@ def main():
         if r["status"] == "survived":
             print(f"  survived {r['id']}: {r['before']}  =>  {r['after']}")
     for r in rows:
-        if "timed out" in (r.get("killed_in") or ""):
+        if r.get("timed_out"):
             print(f"  killed by a timeout (run it again on a quiet machine to be sure): {r['id']}: {r['after']}")
     return 0
 

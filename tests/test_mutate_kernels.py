@@ -108,7 +108,8 @@ class Suites(unittest.TestCase):
         self.assertEqual((second.binary.name, second.order), ("kernel_tests_sim", "forward"))
         everything = mutate_kernels.suite_checks("reference", True)[0]
         self.assertEqual((everything.gtest_filter, everything.timeout), ("", 600))
-        self.assertEqual(mutate_kernels.suite_targets("reference"), ["convnet_tests", "kernel_tests_sim"])
+        self.assertEqual(mutate_kernels.suite_targets(mutate_kernels.suite_checks("reference", False)),
+                         ["convnet_tests", "kernel_tests_sim"])
 
     def test_list_of_the_reference_suite_mutates_only_the_cpu_layers(self):
         result = subprocess.run([sys.executable, CommandLine.SCRIPT, "list", "--suite", "reference"],
