@@ -49,7 +49,7 @@ KERNEL_FILES = sorted(str(p.relative_to(ROOT)) for p in (ROOT / "kernels").glob(
     "kernels/xent.h",
 ]
 REFERENCE_FILES = ["host/cpu_layers.cpp"]  # cpu_layers.h only declares
-ORDERS = ["forward", "reverse", "shuffle:20240607"]  # tests/simt/CMakeLists.txt SIMT_THREAD_ORDERS
+ORDERS = ["forward", "reverse", "shuffle:20240607", "interleave:20261130"]  # tests/simt/CMakeLists.txt SIMT_THREAD_ORDERS
 REFERENCE_TESTS = "CpuLayers.*:GradCheck.*"  # convnet_tests' tests of the CPU reference itself
 KERNEL_TESTS = Path("tests") / "kernels" / "kernel_tests_sim"
 CPU_TESTS = Path("tests") / "convnet_tests"

@@ -6,22 +6,28 @@
 // arrived) keeps the fiber it is on and switches to the next thing that can run: a thread that a
 // completed barrier released (FIFO), else a runner from the pool that goes on starting threads, else
 // the scheduler's own context, which then sees either a finished block or a deadlock. A runner with
-// nothing left to start parks itself in the pool. Everything runs on one OS thread, so the scheduler
-// state is plain data.
+// nothing left to start parks itself in the pool. A block runs on one OS thread with its own State,
+// and only one OS thread runs at a time (the interleave order's workers pass a baton), so the
+// scheduler state is plain data.
 #include "simt.h"
 
 #include <cxxabi.h>
+#include <pthread.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <cctype>
 #include <chrono>
+#include <condition_variable>
 #include <cstdio>
 #include <map>
 #include <memory>
 #include <mutex>
+#include <new>
 #include <numeric>
 #include <stdexcept>
+#include <thread>
 #include <typeinfo>
 #include <vector>
 
@@ -40,6 +46,8 @@
 #include <ucontext.h>
 #endif
 
+// Plain globals, not thread_local: GCC 12's UBSan null check on an extern thread_local reads the flags
+// of an `add` that the linker relaxes into a flag-less `lea`, and reports null pointers that are not.
 uint3 threadIdx{0, 0, 0};
 uint3 blockIdx{0, 0, 0};
 dim3 blockDim{1, 1, 1};
@@ -143,6 +151,9 @@ struct State {
   std::recursive_mutex mutex;
   bool in_kernel = false;
   uint64_t launches = 0;
+  // Launches run since the thread order was last set: an interleave order draws from this and its seed
+  // (not from `launches`), so a test that sets the order replays the same interleavings on its own.
+  uint64_t order_launches = 0;
   std::vector<LaunchRecord>* launch_log = nullptr;  // the innermost ScopedLaunchLog's records
   ThreadOrder order_setting;
   LaunchStats stats;
@@ -197,10 +208,15 @@ struct State {
   bool timing_note_printed = false;
 };
 
-State& state() {
+// The worker threads of an interleaved launch each have their own State (see run_interleaved).
+thread_local State* t_state = nullptr;
+
+State& launcher_state() {
   static State* s = new State;  // never destroyed: fibers may outlive static destruction order
   return *s;
 }
+
+State& state() { return t_state ? *t_state : launcher_state(); }
 
 ThreadOrder order_from_environment() {
   const char* env = std::getenv("SIMT_THREAD_ORDER");
@@ -247,7 +263,7 @@ void finish_switch(void* fake_stack) {
 }
 
 #if SIMT_UCONTEXT
-Fiber* g_starting = nullptr;
+thread_local Fiber* g_starting = nullptr;
 void ucontext_entry() { g_starting->entry(g_starting); }
 #endif
 
@@ -594,7 +610,8 @@ void make_thread_order(uint64_t block_linear) {
   const ThreadOrder& o = s.order_setting;
   for (uint32_t i = 0; i < s.nthreads; ++i)
     s.order[i] = static_cast<uint16_t>(o.kind == ThreadOrder::kReverse ? s.nthreads - 1 - i : i);
-  if (o.kind == ThreadOrder::kShuffle) shuffle_in_place(s.order, mix64(o.seed ^ mix64(s.launches) ^ mix64(~block_linear)));
+  if (o.kind == ThreadOrder::kShuffle || o.kind == ThreadOrder::kInterleave)
+    shuffle_in_place(s.order, mix64(o.seed ^ mix64(s.launches) ^ mix64(~block_linear)));
 }
 
 [[noreturn]] void report_deadlock() {
@@ -729,7 +746,7 @@ struct BlockOrder {
   std::vector<uint32_t> perm;
   uint64_t a = 1, c = 0;
   BlockOrder(uint64_t count, const ThreadOrder& o, uint64_t launch) : n(count), kind(o.kind) {
-    if (kind != ThreadOrder::kShuffle) return;
+    if (kind != ThreadOrder::kShuffle && kind != ThreadOrder::kInterleave) return;
     const uint64_t key = mix64(o.seed ^ mix64(launch + 0x51ED));
     if (n <= (uint64_t{1} << 24)) {
       perm.resize(n);
@@ -749,6 +766,175 @@ struct BlockOrder {
   }
 };
 
+// ---- Interleaved launches (ThreadOrder::interleave) ------------------------------------------------
+// Up to kResidentBlocks blocks are in flight. Each runs on its own worker OS thread with its own State (fibers, ready
+// queue), its own static __shared__ variables (thread_local) and its own built-in variables (plain globals, saved and
+// restored around every hand-over). Exactly one thread runs at any time: the one holding the baton (`turn`); the others
+// wait on the condition variable. The running worker hands the baton on at every switch point (a global atomic or fence
+// in kernel code, and before each block it takes) to a resident block drawn from the launch's seeded generator,
+// possibly itself. Mutex hand-offs order every access, so the workers' plain reads and writes of kernel memory and of
+// this struct are race-free, and a seed always gives the same interleaving.
+constexpr int kResident = ThreadOrder::kResidentBlocks;
+
+struct Interleave {
+  std::mutex mutex;
+  std::condition_variable cv;
+  int turn = -1;  // the worker holding the baton; -1: the launching thread
+  bool started = false;
+  State* workers[kResident] = {};
+  // The launch (written by the launching thread before it hands the baton out).
+  uint64_t generation = 0;
+  State* launcher = nullptr;
+  const BlockOrder* blocks = nullptr;
+  uint64_t nblocks = 0;
+  uint64_t next_block = 0;
+  uint64_t rng = 0;
+  bool live[kResident] = {};  // still taking blocks in this launch
+  bool aborted = false;       // a block faulted: the others stop at their next switch point
+  std::string fault;          // the first fault
+};
+
+Interleave& interleave() {
+  static Interleave* i = new Interleave;  // never destroyed: its workers outlive static destruction
+  return *i;
+}
+
+thread_local int t_worker = -1;
+
+// pthread_atfork's child handler: a forked child (a death test) has none of the workers, so its first
+// interleaved launch starts its own. Their States stay reachable (the child may exit under LeakSanitizer).
+void forget_workers_after_fork() {
+  Interleave& il = interleave();
+  static std::vector<State*>* orphans = new std::vector<State*>;
+  orphans->insert(orphans->end(), std::begin(il.workers), std::end(il.workers));
+  new (&il.mutex) std::mutex;
+  new (&il.cv) std::condition_variable;
+  il.turn = -1;
+  il.started = false;
+}
+
+// A live worker drawn from the launch's generator, or -1 when none is left.
+int draw_worker(Interleave& il) {
+  int live[kResident];
+  int n = 0;
+  for (int w = 0; w < kResident; ++w)
+    if (il.live[w]) live[n++] = w;
+  if (n == 0) return -1;
+  il.rng = mix64(il.rng);
+  return live[il.rng % static_cast<uint64_t>(n)];
+}
+
+// Hands the baton to worker `to` (or the launching thread, -1) and, unless `leaving`, waits for it back
+// and restores the built-in variables, which the others have set for their own blocks meanwhile.
+void hand_over(Interleave& il, int to, bool leaving) {
+  const int me = t_worker;
+  const uint3 tid = threadIdx, bid = blockIdx;
+  const dim3 bdim = blockDim, gdim = gridDim;
+  std::unique_lock<std::mutex> lock(il.mutex);
+  il.turn = to;
+  il.cv.notify_all();
+  if (leaving) return;
+  il.cv.wait(lock, [&] { return il.turn == me; });
+  threadIdx = tid;
+  blockIdx = bid;
+  blockDim = bdim;
+  gridDim = gdim;
+}
+
+void maybe_hand_over(Interleave& il) {
+  if (il.aborted) return;
+  const int next = draw_worker(il);
+  if (next != t_worker) hand_over(il, next, false);
+}
+
+void begin_worker_launch(State& w, const State& l) {
+  w.order_setting = l.order_setting;
+  w.launches = l.order_launches;  // what make_thread_order draws from
+  prepare_launch(*l.desc, l.body, l.ctx);
+  w.dyn_shared = std::malloc(l.desc->shmem ? l.desc->shmem : 1);
+  if (!w.dyn_shared) die("simt: out of memory for dynamic shared memory");
+  w.in_kernel = true;
+}
+
+void end_worker_launch(State& w, State& l) {
+  if (w.aborted) recycle_abandoned();
+  w.in_kernel = false;
+  std::free(w.dyn_shared);
+  w.dyn_shared = nullptr;
+  threadIdx = uint3{0, 0, 0};
+  blockIdx = uint3{0, 0, 0};
+  l.stats.blocks += w.stats.blocks;
+  l.stats.threads += w.stats.threads;
+  l.stats.waiting_blocks += w.stats.waiting_blocks;
+  l.stats.waits += w.stats.waits;
+  l.stats.switches += w.stats.switches;
+}
+
+[[noreturn]] void worker_main(int me) {
+  Interleave& il = interleave();
+  State& w = *il.workers[me];
+  t_state = &w;
+  t_worker = me;
+  uint64_t seen = 0;
+  for (;;) {
+    {
+      std::unique_lock<std::mutex> lock(il.mutex);
+      il.cv.wait(lock, [&] { return il.turn == me; });
+    }
+    if (il.generation != seen) {
+      seen = il.generation;
+      begin_worker_launch(w, *il.launcher);
+    }
+    for (;;) {
+      maybe_hand_over(il);
+      if (w.aborted || il.aborted || il.next_block == il.nblocks) break;
+      run_block((*il.blocks)[il.next_block++]);
+      if (w.aborted && !il.aborted) {
+        il.aborted = true;
+        il.fault = w.fault;
+      }
+    }
+    end_worker_launch(w, *il.launcher);
+    il.live[me] = false;
+    hand_over(il, draw_worker(il), true);
+  }
+}
+
+// Runs the launch prepared in the launching thread's State `s` on the workers; returns when every
+// block has run or a fault has stopped them.
+void run_interleaved(State& s, const BlockOrder& blocks, uint64_t nblocks) {
+  Interleave& il = interleave();
+  if (!il.started) {
+    static const bool fork_handler = pthread_atfork(nullptr, nullptr, forget_workers_after_fork) == 0;
+    if (!fork_handler) die("simt: pthread_atfork failed");
+    for (int w = 0; w < kResident; ++w) {
+      il.workers[w] = new State;  // never destroyed, like the launching thread's
+      std::thread(worker_main, w).detach();
+    }
+    il.started = true;
+  }
+  std::unique_lock<std::mutex> lock(il.mutex);
+  ++il.generation;
+  il.launcher = &s;
+  il.blocks = &blocks;
+  il.nblocks = nblocks;
+  il.next_block = 0;
+  il.rng = mix64(s.order_setting.seed ^ mix64(s.order_launches + 0x1E4A));
+  il.aborted = false;
+  il.fault.clear();
+  const uint64_t resident = std::min<uint64_t>(kResident, nblocks);
+  for (int w = 0; w < kResident; ++w) il.live[w] = static_cast<uint64_t>(w) < resident;
+  il.turn = draw_worker(il);
+  interleaving = true;
+  il.cv.notify_all();
+  il.cv.wait(lock, [&] { return il.turn == -1; });
+  interleaving = false;
+  if (il.aborted) {
+    s.aborted = true;
+    s.fault = il.fault;
+  }
+}
+
 }  // namespace
 
 cudaError_t run_launch(const LaunchDesc& d, ThreadBody body, void* ctx) {
@@ -766,9 +952,14 @@ cudaError_t run_launch(const LaunchDesc& d, ThreadBody body, void* ctx) {
   s.dyn_shared = std::malloc(d.shmem ? d.shmem : 1);
   if (!s.dyn_shared) die("simt: out of memory for dynamic shared memory");
   const uint64_t nblocks = uint64_t{d.grid.x} * d.grid.y * d.grid.z;
-  BlockOrder blocks(nblocks, s.order_setting, s.launches);
+  ++s.order_launches;
+  const bool interleaved = s.order_setting.kind == ThreadOrder::kInterleave;
+  BlockOrder blocks(nblocks, s.order_setting, interleaved ? s.order_launches : s.launches);
   s.in_kernel = true;
-  for (uint64_t i = 0; i < nblocks && !s.aborted; ++i) run_block(blocks[i]);
+  if (interleaved)
+    run_interleaved(s, blocks, nblocks);
+  else
+    for (uint64_t i = 0; i < nblocks && !s.aborted; ++i) run_block(blocks[i]);
   s.in_kernel = false;
   std::free(s.dyn_shared);
   s.dyn_shared = nullptr;
@@ -866,6 +1057,14 @@ void trap(const char* file, int line) {
   throw KernelFault(std::string("__trap() at ") + file + ":" + std::to_string(line));
 }
 
+bool interleaving = false;
+
+void switch_block() {
+  Interleave& il = interleave();
+  maybe_hand_over(il);
+  if (il.aborted) throw KernelFault("stopped: another block of the interleaved launch faulted");
+}
+
 }  // namespace detail
 
 // ---- Public simulator API ------------------------------------------------------------------------------
@@ -873,15 +1072,19 @@ void trap(const char* file, int line) {
 ThreadOrder ThreadOrder::parse(const std::string& text) {
   if (text == "forward") return forward();
   if (text == "reverse") return reverse();
-  if (text.rfind("shuffle", 0) == 0) {
-    if (text == "shuffle") return shuffle(1);
-    if (text.size() > 8 && text[7] == ':') {
+  for (const Kind kind : {kShuffle, kInterleave}) {
+    const std::string prefix = kind == kShuffle ? "shuffle" : "interleave";
+    if (text.rfind(prefix, 0) != 0) continue;
+    if (text == prefix) return {kind, 1};
+    const char* digits = text.c_str() + prefix.size() + 1;
+    if (text[prefix.size()] == ':' && std::isdigit(static_cast<unsigned char>(*digits))) {
       char* end = nullptr;
-      const unsigned long long seed = std::strtoull(text.c_str() + 8, &end, 10);
-      if (end && *end == '\0') return shuffle(seed);
+      const unsigned long long seed = std::strtoull(digits, &end, 10);
+      if (end && *end == '\0') return {kind, seed};
     }
   }
-  throw std::invalid_argument("thread order '" + text + "': expected forward, reverse or shuffle:SEED");
+  throw std::invalid_argument("thread order '" + text +
+                              "': expected forward, reverse, shuffle:SEED or interleave:SEED");
 }
 
 std::string ThreadOrder::name() const {
@@ -889,6 +1092,7 @@ std::string ThreadOrder::name() const {
     case kForward: return "forward";
     case kReverse: return "reverse";
     case kShuffle: return "shuffle:" + std::to_string(seed);
+    case kInterleave: return "interleave:" + std::to_string(seed);
   }
   return "?";
 }
@@ -907,6 +1111,7 @@ ThreadOrder thread_order() {
 void set_thread_order(ThreadOrder order) {
   std::lock_guard<std::recursive_mutex> lock(detail::state().mutex);
   detail::state().order_setting = order;
+  detail::state().order_launches = 0;
 }
 uint64_t launch_count() {
   std::lock_guard<std::recursive_mutex> lock(detail::state().mutex);

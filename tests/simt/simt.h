@@ -1,10 +1,13 @@
 // simt: a CUDA-on-CPU simulator, so that every kernel in kernels/ runs and is checked on machines
 // without a GPU (CI, laptops). Kernel files are compiled by g++ as C++17 with this header in place of
 // <cuda_runtime.h> (kernels/cuda_compat.h chooses); a launch runs every thread of every block on the
-// host, one block at a time, with true block barriers and 32-lane warp operations.
+// host, one block at a time (or, in the interleave order, a few blocks in flight taking turns), with true
+// block barriers and 32-lane warp operations.
 //
 // How a launch runs (tests/simt/README.md has the long version):
-//   - Blocks run one after another (forward, reverse or shuffled order, see ThreadOrder).
+//   - Blocks run one after another (forward, reverse or shuffled order, see ThreadOrder), or, in the
+//     interleave order, up to four at once on worker OS threads that pass a baton: exactly one thread
+//     runs at any time, and a block may stop at any global atomic or fence while another goes on.
 //   - Inside a block, threads run one after another as plain function calls on a "runner" fiber
 //     stack. A thread that reaches __syncthreads or a warp operation whose partners have not arrived
 //     is suspended right there: the runner's stack now belongs to it, and a fresh runner (from a pool
@@ -22,9 +25,10 @@
 //     warp operation, divergent barriers) are returned through cudaGetLastError like a GPU's, with the
 //     kernel, block and thread in the error string. A deadlock prints how many threads wait where, and
 //     aborts (a GPU would hang).
-//   - Dynamic shared memory (DYNAMIC_SHARED) is a fresh exact-size buffer per launch, filled with NaN
-//     bytes (0xFF) at the start of every block. Static __shared__ variables are `static` locals: shared
-//     by the block's threads, NOT re-poisoned per block (they keep what the previous block wrote).
+//   - Dynamic shared memory (DYNAMIC_SHARED) is a fresh exact-size buffer per launch (per resident block
+//     when interleaved), filled with NaN bytes (0xFF) at the start of every block. Static __shared__
+//     variables are `static thread_local` locals: shared by the block's threads, NOT re-poisoned per
+//     block (they keep what the previous block on that OS thread wrote).
 //   - cudaMalloc is an exact-size host allocation filled with NaN bytes, so AddressSanitizer sees
 //     overruns and unwritten outputs show up; copies check that device pointers lie inside allocations.
 //     cudaFree fills the memory with 0xFF before releasing it, so a stale pointer reads NaN.
@@ -39,7 +43,8 @@
 // groups and grid-wide sync, dynamic parallelism, memory-ordering effects (everything is sequentially
 // consistent), clusters, textures, performance (timings measure the simulator), GPU math-library ulps
 // (device math uses the host libm), __launch_bounds__ checks, asynchrony (every call is synchronous).
-// The simulator is single-OS-threaded: launches from several host threads are serialised.
+// Launches from several host threads are serialised; the interleave order's worker threads only ever run
+// one at a time.
 #pragma once
 
 #include <math.h>
@@ -67,8 +72,10 @@
 #define __forceinline__ inline __attribute__((always_inline))
 #define __launch_bounds__(...)
 #define __align__(n) __attribute__((aligned(n)))
-// One copy per kernel function, shared by the threads of the running block (blocks run one at a time).
-#define __shared__ static
+// One copy per kernel function and OS thread: shared by the threads of the running block. Blocks
+// run one at a time on the launching thread, or, in the interleave order, each resident block on its
+// own worker thread, so blocks in flight at the same time never share these.
+#define __shared__ static thread_local
 
 // ---- Vector and index types ----------------------------------------------------------------------
 struct uint3 {
@@ -95,7 +102,8 @@ inline float2 make_float2(float x, float y) { return {x, y}; }
 inline float4 make_float4(float x, float y, float z, float w) { return {x, y, z, w}; }
 inline double2 make_double2(double x, double y) { return {x, y}; }
 
-// Built-in variables: set by the scheduler before it runs or resumes each simulated thread.
+// Built-in variables: set by the scheduler before it runs or resumes each simulated thread (an
+// interleaved launch's worker restores them when it gets the CPU back: only one runs at a time).
 extern uint3 threadIdx;
 extern uint3 blockIdx;
 extern dim3 blockDim;
@@ -302,13 +310,18 @@ namespace simt {
 // environment, SIMT_THREAD_ORDER=forward|reverse|shuffle[:SEED] (default forward); a shuffle draws a
 // fresh permutation per block from (SEED, launch number, block).
 struct ThreadOrder {
-  enum Kind { kForward, kReverse, kShuffle };
+  enum Kind { kForward, kReverse, kShuffle, kInterleave };
   Kind kind = kForward;
   uint64_t seed = 0;
   static ThreadOrder forward() { return {kForward, 0}; }
   static ThreadOrder reverse() { return {kReverse, 0}; }
   static ThreadOrder shuffle(uint64_t seed) { return {kShuffle, seed}; }
-  // "forward", "reverse", "shuffle:SEED"; throws std::invalid_argument on anything else.
+  // Shuffled as shuffle(seed), and up to kResidentBlocks blocks in flight at once: every global atomic
+  // and __threadfence is a point where the running block may stop and another resident block go on
+  // (chosen by the seed), so a block can read what another has only half written. Deterministic.
+  static ThreadOrder interleave(uint64_t seed) { return {kInterleave, seed}; }
+  static constexpr int kResidentBlocks = 4;
+  // "forward", "reverse", "shuffle:SEED", "interleave:SEED"; throws std::invalid_argument on anything else.
   static ThreadOrder parse(const std::string& text);
   std::string name() const;
 };
@@ -438,6 +451,15 @@ uint64_t warp_op(WarpOp op, unsigned mask, uint64_t value, int param, int width,
 int block_barrier(int kind, int predicate, const char* file, int line);
 unsigned active_mask();
 [[noreturn]] void trap(const char* file, int line);
+// True while an interleaved launch (ThreadOrder::interleave) runs: all of its kernel code runs on the
+// worker threads. A plain global, like the built-in variables (see simt.cpp).
+extern bool interleaving;
+// A point where the running block may hand the CPU to another resident block; throws (failing the
+// thread) when another block of the launch has faulted meanwhile.
+void switch_block();
+inline void switch_point() {
+  if (interleaving) switch_block();
+}
 
 template <typename T>
 uint64_t to_bits(T v) {
@@ -558,10 +580,11 @@ SIMT_WARP_REDUCE(__reduce_or_sync, unsigned, kReduceOr)
 SIMT_WARP_REDUCE(__reduce_xor_sync, unsigned, kReduceXor)
 #undef SIMT_WARP_REDUCE
 
-// Memory fences order nothing here: the simulator is sequentially consistent.
-inline void __threadfence() {}
+// Memory fences order nothing here: the simulator is sequentially consistent. A device- or system-wide
+// fence is where a block may stop for another in the interleave order.
+inline void __threadfence() { simt::detail::switch_point(); }
 inline void __threadfence_block() {}
-inline void __threadfence_system() {}
+inline void __threadfence_system() { simt::detail::switch_point(); }
 inline void __nanosleep(unsigned) {}
 // Aborts the kernel: the launch fails with cudaErrorLaunchFailure naming the block and thread.
 [[noreturn]] inline void __trap(const char* file = __builtin_FILE(), int line = __builtin_LINE()) {
@@ -569,8 +592,10 @@ inline void __nanosleep(unsigned) {}
 }
 
 // ---- Atomics: simulated threads never run at the same time, so read-modify-write is atomic ----------
+// In the interleave order another block may run just before the read-modify-write.
 #define SIMT_ATOMIC_RMW(fn, T, expr) \
   inline T fn(T* address, T val) {   \
+    simt::detail::switch_point();    \
     T old = *address;                \
     *address = (expr);               \
     return old;                      \
@@ -605,6 +630,7 @@ SIMT_ATOMIC_RMW(atomicDec, unsigned int, (old == 0u || old > val) ? val : old - 
 #undef SIMT_ATOMIC_RMW
 #define SIMT_ATOMIC_CAS(T)                            \
   inline T atomicCAS(T* address, T compare, T val) {  \
+    simt::detail::switch_point();                     \
     T old = *address;                                 \
     if (old == compare) *address = val;               \
     return old;                                       \

@@ -16,7 +16,7 @@
 
 inline std::vector<simt::ThreadOrder> all_orders() {
   return {simt::ThreadOrder::forward(), simt::ThreadOrder::reverse(), simt::ThreadOrder::shuffle(7),
-          simt::ThreadOrder::shuffle(12345)};
+          simt::ThreadOrder::shuffle(12345), simt::ThreadOrder::interleave(3)};
 }
 
 inline bool is_poison(float v) {
