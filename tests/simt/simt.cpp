@@ -21,6 +21,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstdio>
+#include <deque>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -206,6 +207,10 @@ struct State {
   GraphStats graph_stats;
   std::map<const void*, int> max_dynamic_shared;
   bool timing_note_printed = false;
+
+  // Asynchronous streams (simt::set_async).
+  bool async_setting = false;
+  uint64_t issue_seq = 0;  // work items queued so far
 };
 
 // The worker threads of an interleaved launch each have their own State (see run_interleaved).
@@ -1099,7 +1104,11 @@ std::string ThreadOrder::name() const {
 
 namespace {
 struct OrderInit {
-  OrderInit() { detail::state().order_setting = detail::order_from_environment(); }
+  OrderInit() {
+    detail::state().order_setting = detail::order_from_environment();
+    const char* async_env = std::getenv("SIMT_ASYNC");
+    detail::state().async_setting = async_env && *async_env && std::strcmp(async_env, "0") != 0;
+  }
 };
 const OrderInit order_init;
 }  // namespace
@@ -1127,7 +1136,22 @@ ScopedLaunchLog::~ScopedLaunchLog() {
 }
 LaunchStats last_launch_stats() {
   std::lock_guard<std::recursive_mutex> lock(detail::state().mutex);
+  detail::run_all_work();
   return detail::state().stats;
+}
+const std::vector<LaunchRecord>& ScopedLaunchLog::records() const {
+  std::lock_guard<std::recursive_mutex> lock(detail::state().mutex);
+  detail::run_all_work();
+  return records_;
+}
+bool async() {
+  std::lock_guard<std::recursive_mutex> lock(detail::state().mutex);
+  return detail::state().async_setting;
+}
+void set_async(bool on) {
+  std::lock_guard<std::recursive_mutex> lock(detail::state().mutex);
+  if (!on) detail::run_all_work();  // nothing stays queued once every call completes at once
+  detail::state().async_setting = on;
 }
 void* dynamic_shared_memory() {
   detail::State& s = detail::state();
@@ -1278,6 +1302,12 @@ struct CUstream_st {
   cudaStreamCaptureMode mode = cudaStreamCaptureModeGlobal;
   unsigned long long capture_id = 0;
   NodeList nodes;
+  // Asynchronous mode: work queued on the stream, in issue order (seq: a process-wide issue count).
+  struct Pending {
+    uint64_t seq;
+    std::function<cudaError_t()> run;
+  };
+  std::deque<Pending> pending;
 };
 // A graph and its executable form hold the same immutable nodes: instantiating copies the list, so
 // destroying (or re-capturing) the graph leaves the executable graph as it was, as on a GPU.
@@ -1291,6 +1321,10 @@ struct CUevent_st {
   std::chrono::steady_clock::time_point when;
   bool recorded;
   unsigned int flags;
+  // Asynchronous mode: the last record is queued on `stream` as work number `seq` and has not run.
+  bool pending = false;
+  CUstream_st* stream = nullptr;
+  uint64_t seq = 0;
 };
 
 namespace {
@@ -1375,6 +1409,93 @@ void end_capture(CUstream_st* stream) {
   State& s = state();
   s.capturing.erase(std::remove(s.capturing.begin(), s.capturing.end(), stream), s.capturing.end());
   stream->capturing = false;
+}
+
+// ---- Asynchronous streams (simt::set_async) -------------------------------------------------------
+// Work is queued on its stream (the legacy default stream has a queue object of its own) and runs when
+// the host synchronises with it. Running stream X up to work number n first runs what X implicitly
+// waits for: before each item of the legacy stream, every blocking stream's earlier work; before each
+// item of a blocking stream, the legacy stream's earlier work. Non-blocking streams, and two blocking
+// streams, are not ordered with each other. A failed item (a kernel fault, a copy whose memory was
+// freed) drops all queued work, as a GPU's context would be lost, and its error is the sync's result.
+
+CUstream_st& legacy_queue() {
+  static CUstream_st* q = new CUstream_st;
+  return *q;
+}
+std::vector<CUstream_st*>& live_streams() {
+  static auto* v = new std::vector<CUstream_st*>;
+  return *v;
+}
+CUstream_st& queue_of(cudaStream_t stream) { return stream ? *stream : legacy_queue(); }
+bool blocking(const CUstream_st& q) { return (q.flags & cudaStreamNonBlocking) == 0; }
+
+// Queues `run` on `stream`; returns its work number.
+uint64_t enqueue(cudaStream_t stream, std::function<cudaError_t()> run) {
+  State& s = state();
+  CUstream_st& q = queue_of(stream);
+  q.pending.push_back({++s.issue_seq, std::move(run)});
+  return s.issue_seq;
+}
+
+void drop_all_pending() {
+  legacy_queue().pending.clear();
+  for (CUstream_st* q : live_streams()) q->pending.clear();
+}
+
+// Runs the work of `q` numbered up to `upto`, after what it waits for.
+cudaError_t run_queue(CUstream_st& q, uint64_t upto) {
+  while (!q.pending.empty() && q.pending.front().seq <= upto) {
+    const uint64_t seq = q.pending.front().seq;
+    if (&q == &legacy_queue()) {
+      for (CUstream_st* b : live_streams())
+        if (blocking(*b))
+          if (const cudaError_t e = run_queue(*b, seq - 1)) return e;
+    } else if (blocking(q)) {
+      if (const cudaError_t e = run_queue(legacy_queue(), seq - 1)) return e;
+    }
+    if (q.pending.empty() || q.pending.front().seq != seq) continue;  // a failure above dropped it
+    std::function<cudaError_t()> run = std::move(q.pending.front().run);
+    q.pending.pop_front();
+    if (const cudaError_t e = run()) {
+      drop_all_pending();
+      return e;
+    }
+  }
+  return cudaSuccess;
+}
+
+constexpr uint64_t kAllWork = ~uint64_t{0};
+
+// What a synchronous call on the legacy stream (cudaMemcpy, cudaStreamSynchronize(0)) waits for: the
+// legacy stream's queued work and every blocking stream's work issued so far.
+cudaError_t run_legacy_stream() {
+  const uint64_t now = state().issue_seq;
+  if (const cudaError_t e = run_queue(legacy_queue(), now)) return e;
+  for (CUstream_st* q : live_streams())
+    if (blocking(*q))
+      if (const cudaError_t e = run_queue(*q, now)) return e;
+  return cudaSuccess;
+}
+
+cudaError_t run_all_queues() {
+  if (const cudaError_t e = run_queue(legacy_queue(), kAllWork)) return e;
+  for (CUstream_st* q : live_streams())
+    if (const cudaError_t e = run_queue(*q, kAllWork)) return e;
+  return cudaSuccess;
+}
+
+// Work on `stream` is queued now (not captured, asynchronous mode on).
+bool deferred(cudaStream_t stream) { return state().async_setting && !(stream && stream->capturing); }
+
+// Runs the work up to the event's queued record, if it has not run (its stream may be gone: a stream
+// is destroyed only after its work has run, or been dropped by a failure).
+cudaError_t run_event(cudaEvent_t event) {
+  if (!event || !event->pending) return cudaSuccess;
+  CUstream_st* q = event->stream;
+  const auto& live = live_streams();
+  if (q != &legacy_queue() && std::find(live.begin(), live.end(), q) == live.end()) return cudaSuccess;
+  return run_queue(*q, event->seq);
 }
 
 // ---- Copies --------------------------------------------------------------------------------------------
@@ -1475,12 +1596,66 @@ cudaError_t record_copy(cudaStream_t stream, void* dst, const void* src, size_t 
   return cudaSuccess;
 }
 
+// A queued copy checks its ranges again when it runs: memory freed before then is an illegal address.
+cudaError_t run_queued_copy(void* dst, const void* src, size_t bytes, cudaMemcpyKind kind) {
+  const std::string problem = copy_problem(state(), dst, src, bytes, kind, false);
+  if (!problem.empty()) {
+    set_error(cudaErrorIllegalAddress, "queued cudaMemcpyAsync: " + problem + " (freed before it ran?)", true);
+    return cudaErrorIllegalAddress;
+  }
+  std::memmove(dst, src, bytes);
+  return cudaSuccess;
+}
+
+// cudaMemcpyAsync in asynchronous mode, as a GPU does it: a copy to pageable host memory returns when
+// it is done (after the stream's earlier work); a pageable source is staged at the call; pinned and
+// device memory is read and written when the copy runs.
+cudaError_t defer_copy(cudaStream_t stream, void* dst, const void* src, size_t bytes, cudaMemcpyKind kind) {
+  State& s = state();
+  if (const cudaError_t e = copy_arguments(dst, src, kind)) return e;
+  const std::string problem = copy_problem(s, dst, src, bytes, kind, false);
+  if (!problem.empty()) return fail(cudaErrorInvalidValue, problem);
+  const bool pageable_dst = !in_device_memory(s, dst, bytes) && !in_pinned_memory(s, dst, bytes);
+  const bool pageable_src = !in_device_memory(s, src, bytes) && !in_pinned_memory(s, src, bytes);
+  if (pageable_dst) {
+    if (const cudaError_t e = stream ? run_queue(*stream, kAllWork) : run_legacy_stream()) return e;
+    return run_queued_copy(dst, src, bytes, kind);
+  }
+  if (pageable_src) {
+    const auto* from = static_cast<const unsigned char*>(src);
+    auto staged = std::make_shared<std::vector<unsigned char>>(from, from + bytes);
+    enqueue(stream, [dst, staged, bytes, kind] { return run_queued_copy(dst, staged->data(), bytes, kind); });
+    return cudaSuccess;
+  }
+  enqueue(stream, [dst, src, bytes, kind] { return run_queued_copy(dst, src, bytes, kind); });
+  return cudaSuccess;
+}
+
 cudaError_t set_now(void* ptr, int value, size_t bytes) {
   State& s = state();
   if (!in_device_memory(s, ptr, bytes))
     return fail(cudaErrorInvalidValue,
                 "cudaMemset of " + std::to_string(bytes) + " bytes: not inside one cudaMalloc allocation");
   std::memset(ptr, value, bytes);
+  return cudaSuccess;
+}
+
+// cudaMemset and cudaMemsetAsync in asynchronous mode (both are asynchronous on a GPU for device memory).
+cudaError_t defer_set(cudaStream_t stream, void* ptr, int value, size_t bytes) {
+  if (!in_device_memory(state(), ptr, bytes))
+    return fail(cudaErrorInvalidValue,
+                "cudaMemset of " + std::to_string(bytes) + " bytes: not inside one cudaMalloc allocation");
+  enqueue(stream, [ptr, value, bytes] {
+    if (!in_device_memory(state(), ptr, bytes)) {
+      set_error(cudaErrorIllegalAddress,
+                "queued cudaMemset of " + std::to_string(bytes) +
+                    " bytes: no longer inside one cudaMalloc allocation (freed before it ran?)",
+                true);
+      return cudaErrorIllegalAddress;
+    }
+    std::memset(ptr, value, bytes);
+    return cudaSuccess;
+  });
   return cudaSuccess;
 }
 
@@ -1527,6 +1702,7 @@ cudaError_t cudaFree(void* ptr) {
   std::lock_guard<std::recursive_mutex> lock(s.mutex);
   if (!ptr) return cudaSuccess;
   if (const cudaError_t e = unsafe_call("cudaFree")) return e;
+  run_all_queues();  // cudaFree synchronises the device; a fault stays pending for the next sync
   auto it = s.allocations.find(reinterpret_cast<uintptr_t>(ptr));
   if (it == s.allocations.end()) return fail(cudaErrorInvalidValue, "cudaFree: pointer was not returned by cudaMalloc");
   // NaN bytes again: a stale pointer (a graph captured before the free, say) then reads NaN, not the
@@ -1555,6 +1731,7 @@ cudaError_t cudaFreeHost(void* ptr) {
   std::lock_guard<std::recursive_mutex> lock(s.mutex);
   if (!ptr) return cudaSuccess;
   if (const cudaError_t e = unsafe_call("cudaFreeHost")) return e;
+  run_all_queues();
   auto it = s.pinned.find(reinterpret_cast<uintptr_t>(ptr));
   if (it == s.pinned.end()) return fail(cudaErrorInvalidValue, "cudaFreeHost: pointer was not returned by cudaMallocHost");
   s.pinned.erase(it);
@@ -1569,6 +1746,7 @@ cudaError_t cudaMemcpy(void* dst, const void* src, size_t bytes, cudaMemcpyKind 
   if (s.fault_error != cudaSuccess) return s.fault_error;
   bool record = false;
   if (const cudaError_t e = gate(nullptr, "cudaMemcpy", &record)) return e;
+  if (const cudaError_t e = run_legacy_stream()) return e;  // asynchronous mode
   if (bytes == 0) return cudaSuccess;
   return copy_now(dst, src, bytes, kind);
 }
@@ -1580,7 +1758,8 @@ cudaError_t cudaMemcpyAsync(void* dst, const void* src, size_t bytes, cudaMemcpy
   bool record = false;
   if (const cudaError_t e = gate(stream, "cudaMemcpyAsync", &record)) return e;
   if (bytes == 0) return cudaSuccess;
-  return record ? record_copy(stream, dst, src, bytes, kind) : copy_now(dst, src, bytes, kind);
+  if (record) return record_copy(stream, dst, src, bytes, kind);
+  return deferred(stream) ? defer_copy(stream, dst, src, bytes, kind) : copy_now(dst, src, bytes, kind);
 }
 
 cudaError_t cudaMemset(void* ptr, int value, size_t bytes) {
@@ -1590,7 +1769,7 @@ cudaError_t cudaMemset(void* ptr, int value, size_t bytes) {
   bool record = false;
   if (const cudaError_t e = gate(nullptr, "cudaMemset", &record)) return e;
   if (bytes == 0) return cudaSuccess;
-  return set_now(ptr, value, bytes);
+  return deferred(nullptr) ? defer_set(nullptr, ptr, value, bytes) : set_now(ptr, value, bytes);
 }
 
 cudaError_t cudaMemsetAsync(void* ptr, int value, size_t bytes, cudaStream_t stream) {
@@ -1600,7 +1779,7 @@ cudaError_t cudaMemsetAsync(void* ptr, int value, size_t bytes, cudaStream_t str
   bool record = false;
   if (const cudaError_t e = gate(stream, "cudaMemsetAsync", &record)) return e;
   if (bytes == 0) return cudaSuccess;
-  if (!record) return set_now(ptr, value, bytes);
+  if (!record) return deferred(stream) ? defer_set(stream, ptr, value, bytes) : set_now(ptr, value, bytes);
   if (!in_device_memory(s, ptr, bytes))
     return violate(cudaErrorInvalidValue, Scope::kStream, stream,
                    "cudaMemsetAsync of " + std::to_string(bytes) + " bytes: not inside one cudaMalloc allocation");
@@ -1618,9 +1797,12 @@ cudaError_t cudaMemGetInfo(size_t* free_bytes, size_t* total_bytes) {
 
 cudaError_t cudaStreamCreate(cudaStream_t* stream) { return cudaStreamCreateWithFlags(stream, cudaStreamDefault); }
 cudaError_t cudaStreamCreateWithFlags(cudaStream_t* stream, unsigned int flags) {
+  State& s = state();
+  std::lock_guard<std::recursive_mutex> lock(s.mutex);
   if (!stream) return fail(cudaErrorInvalidValue, "cudaStreamCreate: null result pointer");
   *stream = new CUstream_st;
   (*stream)->flags = flags;
+  live_streams().push_back(*stream);
   return cudaSuccess;
 }
 // A stream destroyed while it captures takes its unfinished capture with it.
@@ -1628,11 +1810,16 @@ cudaError_t cudaStreamDestroy(cudaStream_t stream) {
   State& s = state();
   std::lock_guard<std::recursive_mutex> lock(s.mutex);
   if (stream && stream->capturing) end_capture(stream);
+  if (!stream) return cudaSuccess;
+  run_queue(*stream, kAllWork);  // its queued work completes first; a fault stays pending for the next sync
+  auto& live = live_streams();
+  live.erase(std::remove(live.begin(), live.end(), stream), live.end());
   delete stream;
   return cudaSuccess;
 }
-// Every operation completed when it returned: synchronising only reports a failed kernel (or fails
-// when it would wait for a capture, which has nothing to wait for).
+// Runs the stream's queued work (asynchronous mode); otherwise every operation completed when it
+// returned, and synchronising only reports a failed kernel (or fails when it would wait for a capture,
+// which has nothing to wait for).
 cudaError_t cudaStreamSynchronize(cudaStream_t stream) {
   State& s = state();
   std::lock_guard<std::recursive_mutex> lock(s.mutex);
@@ -1640,18 +1827,21 @@ cudaError_t cudaStreamSynchronize(cudaStream_t stream) {
     return violate(cudaErrorStreamCaptureUnsupported, Scope::kStream, stream, "cudaStreamSynchronize on a capturing stream");
   bool record = false;
   if (const cudaError_t e = gate(stream, "cudaStreamSynchronize", &record)) return e;
+  if (const cudaError_t e = stream ? run_queue(*stream, kAllWork) : run_legacy_stream()) return e;
   return pending_fault();
 }
 // Events recorded inside a capture are not simulated, so a capturing stream never has a captured event
 // to wait for: waiting on an ordinary event from a capturing stream is invalid on a GPU too.
-cudaError_t cudaStreamWaitEvent(cudaStream_t stream, cudaEvent_t, unsigned int) {
+// In asynchronous mode the event's work runs now, so the stream's later work comes after it.
+cudaError_t cudaStreamWaitEvent(cudaStream_t stream, cudaEvent_t event, unsigned int) {
   State& s = state();
   std::lock_guard<std::recursive_mutex> lock(s.mutex);
   if (stream && stream->capturing)
     return violate(cudaErrorStreamCaptureIsolation, Scope::kStream, stream,
                    "cudaStreamWaitEvent on a capturing stream for an event recorded outside the capture");
   bool record = false;
-  return gate(stream, "cudaStreamWaitEvent", &record);
+  if (const cudaError_t e = gate(stream, "cudaStreamWaitEvent", &record)) return e;
+  return run_event(event);
 }
 
 cudaError_t cudaEventCreate(cudaEvent_t* event) { return cudaEventCreateWithFlags(event, cudaEventDefault); }
@@ -1661,6 +1851,9 @@ cudaError_t cudaEventCreateWithFlags(cudaEvent_t* event, unsigned int flags) {
   return cudaSuccess;
 }
 cudaError_t cudaEventDestroy(cudaEvent_t event) {
+  State& s = state();
+  std::lock_guard<std::recursive_mutex> lock(s.mutex);
+  run_event(event);  // its queued record must not outlive it
   delete event;
   return cudaSuccess;
 }
@@ -1673,17 +1866,46 @@ cudaError_t cudaEventRecord(cudaEvent_t event, cudaStream_t stream) {
                    "cudaEventRecord on a capturing stream (events in a capture are not simulated)");
   bool record = false;
   if (const cudaError_t e = gate(stream, "cudaEventRecord", &record)) return e;
-  event->when = std::chrono::steady_clock::now();
   event->recorded = true;
+  if (!deferred(stream)) {
+    event->when = std::chrono::steady_clock::now();
+    event->pending = false;
+    return cudaSuccess;
+  }
+  // Stamped when the stream's earlier work has run. A later record of the same event supersedes it.
+  const uint64_t seq = s.issue_seq + 1;
+  event->pending = true;
+  event->stream = &queue_of(stream);
+  event->seq = enqueue(stream, [event, seq] {
+    if (event->seq == seq) {
+      event->when = std::chrono::steady_clock::now();
+      event->pending = false;
+    }
+    return cudaSuccess;
+  });
   return cudaSuccess;
 }
-cudaError_t cudaEventSynchronize(cudaEvent_t) { return pending_fault(); }
-cudaError_t cudaEventQuery(cudaEvent_t) { return cudaSuccess; }
+cudaError_t cudaEventSynchronize(cudaEvent_t event) {
+  State& s = state();
+  std::lock_guard<std::recursive_mutex> lock(s.mutex);
+  if (const cudaError_t e = run_event(event)) return e;
+  return pending_fault();
+}
+// Work not yet run is not ready; it runs now, so that a polling loop ends.
+cudaError_t cudaEventQuery(cudaEvent_t event) {
+  State& s = state();
+  std::lock_guard<std::recursive_mutex> lock(s.mutex);
+  if (!event || !event->pending) return cudaSuccess;
+  if (const cudaError_t e = run_event(event)) return e;
+  return cudaErrorNotReady;
+}
 cudaError_t cudaEventElapsedTime(float* ms, cudaEvent_t start, cudaEvent_t end) {
   if (!ms || !start || !end) return fail(cudaErrorInvalidValue, "cudaEventElapsedTime: null argument");
   if ((start->flags | end->flags) & cudaEventDisableTiming)
     return fail(cudaErrorInvalidResourceHandle, "cudaEventElapsedTime: event created with cudaEventDisableTiming");
   if (!start->recorded || !end->recorded) return fail(cudaErrorInvalidResourceHandle, "cudaEventElapsedTime: event not recorded");
+  if (start->pending || end->pending)
+    return fail(cudaErrorNotReady, "cudaEventElapsedTime: an event's work has not run yet (synchronise with it first)");
   State& s = state();
   if (!s.timing_note_printed) {
     s.timing_note_printed = true;
@@ -1699,6 +1921,7 @@ cudaError_t cudaDeviceSynchronize() {
   std::lock_guard<std::recursive_mutex> lock(s.mutex);
   if (any_capture(Scope::kAll))
     return violate(cudaErrorStreamCaptureUnsupported, Scope::kAll, nullptr, "cudaDeviceSynchronize while a stream captures");
+  if (const cudaError_t e = run_all_queues()) return e;
   return pending_fault();
 }
 cudaError_t cudaDeviceReset() {
@@ -1880,6 +2103,13 @@ cudaError_t cudaGraphLaunch(cudaGraphExec_t exec, cudaStream_t stream) {
              [nodes = exec->nodes] { return run_nodes(nodes); });
     return cudaSuccess;
   }
+  if (deferred(stream)) {
+    enqueue(stream, [nodes = exec->nodes] {
+      ++state().graph_stats.launches;
+      return run_nodes(nodes);
+    });
+    return cudaSuccess;
+  }
   ++s.graph_stats.launches;
   return run_nodes(exec->nodes);
 }
@@ -1910,15 +2140,16 @@ Submit submit(cudaStream_t stream, const char* what, cudaError_t* error) {
   bool rec = false;
   const cudaError_t e = gate(stream, what, &rec);
   if (error) *error = e;
-  return e != cudaSuccess ? Submit::kFail : rec ? Submit::kRecord : Submit::kRun;
+  if (e != cudaSuccess) return Submit::kFail;
+  return rec ? Submit::kRecord : deferred(stream) ? Submit::kDefer : Submit::kRun;
 }
 
 void record(cudaStream_t stream, const std::string& name, std::function<cudaError_t()> run) {
   State& s = state();
   std::lock_guard<std::recursive_mutex> lock(s.mutex);
-  if (!stream || !stream->capturing || stream->invalidated)
-    throw std::logic_error("simt::record: " + name + " on a stream that is not capturing (ask simt::submit first)");
-  add_node(stream, name, std::move(run));
+  if (stream && stream->capturing && !stream->invalidated) return add_node(stream, name, std::move(run));
+  if (deferred(stream)) return void(enqueue(stream, std::move(run)));
+  throw std::logic_error("simt::record: " + name + " on a stream that neither captures nor queues (ask simt::submit)");
 }
 
 bool is_device_range(const void* p, size_t bytes) {
@@ -1941,6 +2172,7 @@ std::vector<std::string> graph_nodes(cudaGraphExec_t exec) { return exec ? node_
 GraphStats graph_stats() {
   State& s = state();
   std::lock_guard<std::recursive_mutex> lock(s.mutex);
+  run_all_queues();
   return s.graph_stats;
 }
 
@@ -1956,20 +2188,42 @@ void submit_launch(const LaunchDesc& d, ThreadBody body, void* ctx, CloneContext
     ++s.launches;  // rejected launches count, as run_launch counts those it rejects
     return;
   }
-  if (!rec) {
+  if (!rec && !deferred(d.stream)) {
     run_launch(d, body, ctx);
     return;
   }
+  // Recorded or queued: the configuration is checked now (as a GPU reports it at the launch), the
+  // parameters are copied, and the kernel runs later.
   cudaError_t code = cudaSuccess;
   const std::string invalid = validate(d, &code);
   if (!invalid.empty()) {
     ++s.launches;
-    violate(code, Scope::kStream, d.stream, "launch of '" + std::string(d.name) + "': " + invalid);
+    const std::string what = "launch of '" + std::string(d.name) + "': " + invalid;
+    if (rec) {
+      violate(code, Scope::kStream, d.stream, what);
+    } else {
+      if (s.launch_log) s.launch_log->push_back({d.name, d.grid, d.block, d.shmem});
+      set_error(code, what);
+    }
     return;
   }
   const LaunchDesc copy = d;
   std::shared_ptr<void> held = clone(ctx);
-  add_node(d.stream, std::string("kernel ") + d.name, [copy, body, held] { return run_launch(copy, body, held.get()); });
+  auto run = [copy, body, held] { return run_launch(copy, body, held.get()); };
+  if (rec)
+    add_node(d.stream, std::string("kernel ") + d.name, std::move(run));
+  else
+    enqueue(d.stream, std::move(run));
+}
+
+void run_all_work() {
+  std::lock_guard<std::recursive_mutex> lock(state().mutex);
+  run_all_queues();  // a failure is pending for the next synchronising call
+}
+
+cudaError_t synchronize_legacy_stream() {
+  std::lock_guard<std::recursive_mutex> lock(state().mutex);
+  return run_legacy_stream();
 }
 
 }  // namespace detail

@@ -42,7 +42,8 @@
 // then tested on a GPU only): inline PTX, mma/wgmma tensor-core instructions, cp.async/TMA, cooperative
 // groups and grid-wide sync, dynamic parallelism, memory-ordering effects (everything is sequentially
 // consistent), clusters, textures, performance (timings measure the simulator), GPU math-library ulps
-// (device math uses the host libm), __launch_bounds__ checks, asynchrony (every call is synchronous).
+// (device math uses the host libm), __launch_bounds__ checks. Asynchrony is opt-in (SIMT_ASYNC=1: work
+// is queued per stream until the host synchronises); by default every call completes before it returns.
 // Launches from several host threads are serialised; the interleave order's worker threads only ever run
 // one at a time.
 #pragma once
@@ -287,10 +288,14 @@ cudaError_t cudaFuncSetAttribute(void (*kernel)(P...), cudaFuncAttribute attr, i
 }
 
 // __device__ / __constant__ globals are ordinary globals here.
+namespace simt::detail {
+cudaError_t synchronize_legacy_stream();  // in asynchronous mode, runs what the legacy stream waits for
+}
 template <typename T>
 cudaError_t cudaMemcpyToSymbol(const T& symbol, const void* src, size_t bytes, size_t offset = 0,
                                cudaMemcpyKind = cudaMemcpyHostToDevice) {
   if (offset + bytes > sizeof(T)) return cudaErrorInvalidValue;
+  if (const cudaError_t e = simt::detail::synchronize_legacy_stream()) return e;
   std::memcpy(reinterpret_cast<char*>(const_cast<T*>(&symbol)) + offset, src, bytes);
   return cudaSuccess;
 }
@@ -298,6 +303,7 @@ template <typename T>
 cudaError_t cudaMemcpyFromSymbol(void* dst, const T& symbol, size_t bytes, size_t offset = 0,
                                  cudaMemcpyKind = cudaMemcpyDeviceToHost) {
   if (offset + bytes > sizeof(T)) return cudaErrorInvalidValue;
+  if (const cudaError_t e = simt::detail::synchronize_legacy_stream()) return e;
   std::memcpy(dst, reinterpret_cast<const char*>(&symbol) + offset, bytes);
   return cudaSuccess;
 }
@@ -338,6 +344,28 @@ class ScopedThreadOrder {
   ThreadOrder saved_;
 };
 
+// Asynchronous streams (SIMT_ASYNC=1, or set_async): work on a stream (kernels, cudaMemcpyAsync,
+// cudaMemsetAsync and cudaMemset, graph launches, the cuBLAS shim's GEMMs) is queued, as on a GPU,
+// and runs only when the host synchronises with it: cudaStreamSynchronize, cudaEventSynchronize,
+// cudaDeviceSynchronize, a synchronous cudaMemcpy (after what the legacy stream waits for), a copy to
+// pageable host memory, cudaFree. Host code that reads results before synchronising reads stale or
+// NaN bytes; a pinned source it changes before the copy has run is copied as changed; a kernel fault
+// is reported at the synchronising call. The legacy default stream waits for all blocking streams and
+// they for it; non-blocking streams and two blocking streams are not ordered with each other (only
+// cudaStreamWaitEvent orders them). Off by default: every call completes before it returns.
+bool async();
+void set_async(bool on);
+class ScopedAsync {
+ public:
+  explicit ScopedAsync(bool on) : saved_(async()) { set_async(on); }
+  ~ScopedAsync() { set_async(saved_); }
+  ScopedAsync(const ScopedAsync&) = delete;
+  ScopedAsync& operator=(const ScopedAsync&) = delete;
+
+ private:
+  bool saved_;
+};
+
 // Launches the simulator has run (or rejected) in this process.
 uint64_t launch_count();
 
@@ -350,7 +378,7 @@ struct LaunchStats {
   uint64_t switches = 0;       // fiber switches
   size_t stacks = 0;           // fiber stacks in the pool after the launch (process-wide)
 };
-LaunchStats last_launch_stats();
+LaunchStats last_launch_stats();  // completes pending asynchronous work first
 
 // The configuration of every launch the simulator runs, or rejects for its configuration, while a
 // ScopedLaunchLog is alive. A launch on a capturing stream is logged when its graph runs (each kernel
@@ -369,7 +397,7 @@ class ScopedLaunchLog {
   ~ScopedLaunchLog();
   ScopedLaunchLog(const ScopedLaunchLog&) = delete;
   ScopedLaunchLog& operator=(const ScopedLaunchLog&) = delete;
-  const std::vector<LaunchRecord>& records() const { return records_; }
+  const std::vector<LaunchRecord>& records() const;  // completes pending asynchronous work first
 
  private:
   std::vector<LaunchRecord> records_;
@@ -387,11 +415,16 @@ double measure_switch_ns(uint64_t round_trips);
 // How an operation on `stream` goes now: run it, record it into the stream's capture, or fail (the
 // error, e.g. cudaErrorStreamCaptureImplicit for the legacy stream while a blocking stream captures, is
 // set for cudaGetLastError and returned in *error).
-enum class Submit { kRun, kRecord, kFail };
+// kDefer: queue it on the stream (asynchronous mode), with simt::record as well.
+enum class Submit { kRun, kRecord, kDefer, kFail };
 Submit submit(cudaStream_t stream, const char* what, cudaError_t* error = nullptr);
-// Appends a node to the capture of `stream` (after submit said kRecord). `run` executes it at every
-// cudaGraphLaunch; a non-success result stops that launch and is its error.
+// Appends a node to the capture of `stream` (after submit said kRecord): `run` executes it at every
+// cudaGraphLaunch, and a non-success result stops that launch and is its error. After kDefer, queues
+// `run` on the stream instead.
 void record(cudaStream_t stream, const std::string& name, std::function<cudaError_t()> run);
+namespace detail {
+void run_all_work();  // asynchronous mode: runs every queued work item (simulator queries do first)
+}
 // Does [p, p + bytes) lie inside one cudaMalloc allocation?
 bool is_device_range(const void* p, size_t bytes);
 
