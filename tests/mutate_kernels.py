@@ -7,8 +7,8 @@ flipped (< and <=, > and >=, == and !=), + and - swapped, && and ||, an off-by-o
 dropped), += turned into =, max and min swapped, a negation dropped, a barrier or fence deleted.
 For every mutant the script writes the changed file into a copy of the tree, rebuilds
 kernel_tests_sim there and runs it; the mutant is *killed* when a test fails (or crashes, or hangs
-past the timeout) in any of the thread orders CI runs, and *survives* when every test passes in all
-of them. A mutant that does not compile is not counted. A survivor is either a gap in the tests or
+past the timeout) in any of the thread orders CI runs, or in kernel_tests_sim_fence (the simulator's
+fence check; not with --sanitize), and *survives* when every test passes in all of them. A mutant that does not compile is not counted. A survivor is either a gap in the tests or
 an equivalent change (one no input can tell apart); the report lists them so that a person decides.
 
 --suite reference mutates host/cpu_layers.cpp instead and runs the CPU reference's own tests
@@ -49,9 +49,13 @@ KERNEL_FILES = sorted(str(p.relative_to(ROOT)) for p in (ROOT / "kernels").glob(
     "kernels/xent.h",
 ]
 REFERENCE_FILES = ["host/cpu_layers.cpp"]  # cpu_layers.h only declares
-ORDERS = ["forward", "reverse", "shuffle:20240607", "interleave:20261130"]  # tests/simt/CMakeLists.txt SIMT_THREAD_ORDERS
+# tests/simt/CMakeLists.txt SIMT_THREAD_ORDERS
+ORDERS = ["forward", "reverse", "shuffle:20240607", "interleave:20261130"]
 REFERENCE_TESTS = "CpuLayers.*:GradCheck.*"  # convnet_tests' tests of the CPU reference itself
 KERNEL_TESTS = Path("tests") / "kernels" / "kernel_tests_sim"
+# The kernel tests on kernels built for the simulator's fence check (tests/simt/README.md); GCC only,
+# and not in the ASan build.
+FENCE_TESTS = Path("tests") / "kernels" / "kernel_tests_sim_fence"
 CPU_TESTS = Path("tests") / "convnet_tests"
 
 
@@ -65,10 +69,12 @@ class Check:
     timeout: float = 90  # seconds; a mutant may loop forever
 
 
-def suite_checks(suite, all_tests):
+def suite_checks(suite, all_tests, sanitize=False):
     """The test runs of a suite, cheapest first (the first failure ends a mutant)."""
     if suite == "kernels":
-        return [Check(order, KERNEL_TESTS, order) for order in ORDERS]
+        checks = [Check(order, KERNEL_TESTS, order) for order in ORDERS]
+        # About five times slower than one order: last.
+        return checks if sanitize else checks + [Check("fences", FENCE_TESTS, "forward", timeout=300)]
     # All of convnet_tests takes about two minutes in one process (the CPU backend training to 90%).
     cpu = Check("convnet_tests", CPU_TESTS, "forward", timeout=600) if all_tests else \
         Check("convnet_tests " + REFERENCE_TESTS, CPU_TESTS, "forward", REFERENCE_TESTS)
@@ -342,7 +348,7 @@ def main():
     # Stopped by SIGTERM (kill, timeout), the run still puts the mutated file back: SystemExit runs
     # evaluate's `finally`, as Ctrl-C's KeyboardInterrupt does.
     signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
-    checks = suite_checks(args.suite, args.all_tests)
+    checks = suite_checks(args.suite, args.all_tests, args.sanitize)
     targets = suite_targets(checks)
     src, build = prepare(work, args.sanitize, targets)
     with args.out.open("a") as out:

@@ -100,9 +100,15 @@ class CommandLine(unittest.TestCase):
 
 class Suites(unittest.TestCase):
     def test_kernels_run_every_thread_order_and_the_reference_its_own_tests_then_the_kernel_tests(self):
-        kernels = mutate_kernels.suite_checks("kernels", False)
-        self.assertEqual([c.order for c in kernels], mutate_kernels.ORDERS)
-        self.assertTrue(all(c.binary.name == "kernel_tests_sim" and not c.gtest_filter for c in kernels))
+        *orders, fences = mutate_kernels.suite_checks("kernels", False)
+        self.assertEqual([c.order for c in orders], mutate_kernels.ORDERS)
+        self.assertTrue(all(c.binary.name == "kernel_tests_sim" and not c.gtest_filter for c in orders))
+        self.assertEqual((fences.label, fences.binary.name, fences.order),
+                         ("fences", "kernel_tests_sim_fence", "forward"))
+        self.assertEqual(mutate_kernels.suite_targets(mutate_kernels.suite_checks("kernels", False)),
+                         ["kernel_tests_sim", "kernel_tests_sim_fence"])
+        sanitized = mutate_kernels.suite_checks("kernels", False, sanitize=True)
+        self.assertEqual([c.binary.name for c in sanitized], ["kernel_tests_sim"] * len(mutate_kernels.ORDERS))
         first, second = mutate_kernels.suite_checks("reference", False)
         self.assertEqual((first.binary.name, first.gtest_filter), ("convnet_tests", "CpuLayers.*:GradCheck.*"))
         self.assertEqual((second.binary.name, second.order), ("kernel_tests_sim", "forward"))

@@ -30,6 +30,7 @@
 #include <stdexcept>
 #include <thread>
 #include <typeinfo>
+#include <unordered_map>
 #include <vector>
 
 #if defined(__SANITIZE_ADDRESS__)
@@ -2219,6 +2220,96 @@ void submit_launch(const LaunchDesc& d, ThreadBody body, void* ctx, CloneContext
 void run_all_work() {
   std::lock_guard<std::recursive_mutex> lock(state().mutex);
   run_all_queues();  // a failure is pending for the next synchronising call
+}
+
+// ---- The fence check (tests/simt/fence_check.cpp) ---------------------------------------------------
+// Within one launch: every global write's writer (block, thread) and that thread's fence count when it
+// wrote; every thread's fence count. A read by another block of a write whose writer has not fenced
+// since is what the last-block pattern forbids (kernels/last_block.h): on a GPU the reader may see the
+// old value. Reads within a block are ordered by its barriers, and launches by the kernel boundary.
+bool fence_check = false;
+
+namespace {
+struct WriteRecord {
+  uint64_t block;
+  uint32_t thread;
+  uint32_t fences;  // the writer's fences before the write
+};
+struct FenceState {
+  uint64_t launch = ~uint64_t{0};                 // the launch the records belong to
+  std::unordered_map<uintptr_t, WriteRecord> writes;
+  std::unordered_map<uint64_t, uint32_t> fences;  // by block * 1024 + thread
+  uintptr_t lo = 0, hi = 0;                       // the allocation of the last access
+};
+FenceState& fence_state() {
+  static FenceState* f = new FenceState;
+  return *f;
+}
+uint64_t running_block() {
+  return (uint64_t{blockIdx.z} * gridDim.y + blockIdx.y) * gridDim.x + blockIdx.x;
+}
+// The records, emptied when a new launch begins.
+FenceState& fence_records() {
+  FenceState& f = fence_state();
+  const uint64_t launch = launcher_state().launches;
+  if (f.launch != launch) {
+    f.launch = launch;
+    f.writes.clear();
+    f.fences.clear();
+    f.lo = f.hi = 0;
+  }
+  return f;
+}
+std::string describe_address(uintptr_t a) {
+  const State& l = launcher_state();
+  auto it = l.allocations.upper_bound(a);
+  --it;
+  char buf[96];
+  std::snprintf(buf, sizeof buf, "byte %zu of a %zu-byte allocation", static_cast<size_t>(a - it->first), it->second);
+  return buf;
+}
+}  // namespace
+
+void note_fence() {
+  State& s = state();
+  if (!s.in_kernel) return;
+  ++fence_records().fences[running_block() * 1024 + s.current];
+}
+
+void checked_access(const void* p, size_t bytes, bool write) {
+  State& s = state();
+  if (!s.in_kernel) return;
+  FenceState& f = fence_records();
+  const uintptr_t a = reinterpret_cast<uintptr_t>(p);
+  if (a < f.lo || a + bytes > f.hi) {  // not in the allocation of the last access: look it up
+    const State& l = launcher_state();  // an interleaved launch's workers have no allocations of their own
+    if (!in_device_memory(l, p, bytes)) return;  // shared memory, the stack, host memory
+    auto it = l.allocations.upper_bound(a);
+    --it;
+    f.lo = it->first;
+    f.hi = it->first + it->second;
+  }
+  const uint64_t block = running_block();
+  const uint32_t thread = s.current;
+  auto fences_of = [&f](uint64_t b, uint32_t t) {
+    auto it = f.fences.find(b * 1024 + t);
+    return it == f.fences.end() ? 0u : it->second;
+  };
+  if (write) {
+    f.writes[a] = WriteRecord{block, thread, fences_of(block, thread)};
+    return;
+  }
+  auto it = f.writes.find(a);
+  if (it == f.writes.end() || it->second.block == block) return;
+  const WriteRecord w = it->second;
+  if (fences_of(w.block, w.thread) != w.fences) return;  // the writer fenced after writing
+  const uint64_t gx = gridDim.x, gy = gridDim.y;
+  const uint3 wb{static_cast<unsigned>(w.block % gx), static_cast<unsigned>(w.block / gx % gy),
+                 static_cast<unsigned>(w.block / (gx * gy))};
+  throw KernelFault("fence check: reads " + describe_address(a) + " that block " + d3(wb) + " thread " +
+                    d3(s.tid_of[w.thread]) +
+                    " wrote in this launch without a __threadfence() after it (on a GPU this read may see the "
+                    "old value)");
 }
 
 cudaError_t synchronize_legacy_stream() {

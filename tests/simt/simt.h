@@ -41,9 +41,10 @@
 // Not simulated (code that uses these needs a portable path that the simulator runs; the fast path is
 // then tested on a GPU only): inline PTX, mma/wgmma tensor-core instructions, cp.async/TMA, cooperative
 // groups and grid-wide sync, dynamic parallelism, memory-ordering effects (everything is sequentially
-// consistent), clusters, textures, performance (timings measure the simulator), GPU math-library ulps
-// (device math uses the host libm), __launch_bounds__ checks. Asynchrony is opt-in (SIMT_ASYNC=1: work
-// is queued per stream until the host synchronises); by default every call completes before it returns.
+// consistent; the fence check catches a cross-block read of an unfenced write), clusters, textures,
+// performance (timings measure the simulator), GPU math-library ulps (device math uses the host libm),
+// __launch_bounds__ checks. Asynchrony is opt-in (SIMT_ASYNC=1: work is queued per stream until the
+// host synchronises); by default every call completes before it returns.
 // Launches from several host threads are serialised; the interleave order's worker threads only ever run
 // one at a time.
 #pragma once
@@ -493,6 +494,12 @@ void switch_block();
 inline void switch_point() {
   if (interleaving) switch_block();
 }
+// The fence check (kernel_tests_sim_fence, tests/simt/fence_check.cpp): kernels compiled with GCC's
+// -fsanitize=thread instrumentation report their memory accesses, and a block that reads a global
+// write of another block whose writer has not called __threadfence() since fails the launch.
+extern bool fence_check;
+void note_fence();
+void checked_access(const void* p, size_t bytes, bool write);
 
 template <typename T>
 uint64_t to_bits(T v) {
@@ -615,9 +622,12 @@ SIMT_WARP_REDUCE(__reduce_xor_sync, unsigned, kReduceXor)
 
 // Memory fences order nothing here: the simulator is sequentially consistent. A device- or system-wide
 // fence is where a block may stop for another in the interleave order.
-inline void __threadfence() { simt::detail::switch_point(); }
+inline void __threadfence() {
+  if (simt::detail::fence_check) simt::detail::note_fence();
+  simt::detail::switch_point();
+}
 inline void __threadfence_block() {}
-inline void __threadfence_system() { simt::detail::switch_point(); }
+inline void __threadfence_system() { __threadfence(); }
 inline void __nanosleep(unsigned) {}
 // Aborts the kernel: the launch fails with cudaErrorLaunchFailure naming the block and thread.
 [[noreturn]] inline void __trap(const char* file = __builtin_FILE(), int line = __builtin_LINE()) {
@@ -626,12 +636,13 @@ inline void __nanosleep(unsigned) {}
 
 // ---- Atomics: simulated threads never run at the same time, so read-modify-write is atomic ----------
 // In the interleave order another block may run just before the read-modify-write.
-#define SIMT_ATOMIC_RMW(fn, T, expr) \
-  inline T fn(T* address, T val) {   \
-    simt::detail::switch_point();    \
-    T old = *address;                \
-    *address = (expr);               \
-    return old;                      \
+// Not instrumented for the fence check: an atomic may read what another block wrote without a fence.
+#define SIMT_ATOMIC_RMW(fn, T, expr)                                      \
+  __attribute__((no_sanitize("thread"))) inline T fn(T* address, T val) { \
+    simt::detail::switch_point();                                         \
+    T old = *address;                                                     \
+    *address = (expr);                                                    \
+    return old;                                                           \
   }
 SIMT_ATOMIC_RMW(atomicAdd, int, old + val)
 SIMT_ATOMIC_RMW(atomicAdd, unsigned int, old + val)
@@ -661,12 +672,12 @@ SIMT_ATOMIC_RMW(atomicXor, unsigned int, old ^ val)
 SIMT_ATOMIC_RMW(atomicInc, unsigned int, old >= val ? 0u : old + 1u)
 SIMT_ATOMIC_RMW(atomicDec, unsigned int, (old == 0u || old > val) ? val : old - 1u)
 #undef SIMT_ATOMIC_RMW
-#define SIMT_ATOMIC_CAS(T)                            \
-  inline T atomicCAS(T* address, T compare, T val) {  \
-    simt::detail::switch_point();                     \
-    T old = *address;                                 \
-    if (old == compare) *address = val;               \
-    return old;                                       \
+#define SIMT_ATOMIC_CAS(T)                                                                  \
+  __attribute__((no_sanitize("thread"))) inline T atomicCAS(T* address, T compare, T val) { \
+    simt::detail::switch_point();                                                           \
+    T old = *address;                                                                       \
+    if (old == compare) *address = val;                                                     \
+    return old;                                                                             \
   }
 SIMT_ATOMIC_CAS(int)
 SIMT_ATOMIC_CAS(unsigned int)
