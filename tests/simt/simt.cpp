@@ -1563,13 +1563,14 @@ cudaError_t copy_now(void* dst, const void* src, size_t bytes, cudaMemcpyKind ki
   return cudaSuccess;
 }
 
-// A memcpy node reads its source when the graph runs. The simulator checks the ranges again then: an
-// allocation freed since the capture is an illegal address (a GPU might read stale memory silently).
-cudaError_t replay_copy(void* dst, const void* src, size_t bytes, cudaMemcpyKind kind) {
-  State& s = state();
-  const std::string problem = copy_problem(s, dst, src, bytes, kind, true);
+// A copy that runs after its call (a graph's memcpy node, which reads its source when the graph runs,
+// or a queued cudaMemcpyAsync) checks its ranges again then: an allocation freed since the call is an
+// illegal address (a GPU might read stale memory silently).
+cudaError_t late_copy(const char* what, bool pinned_host, void* dst, const void* src, size_t bytes,
+                      cudaMemcpyKind kind) {
+  const std::string problem = copy_problem(state(), dst, src, bytes, kind, pinned_host);
   if (!problem.empty()) {
-    set_error(cudaErrorIllegalAddress, "graph memcpy node: " + problem + " (freed since the capture?)", true);
+    set_error(cudaErrorIllegalAddress, std::string(what) + ": " + problem + " (freed since the call?)", true);
     return cudaErrorIllegalAddress;
   }
   std::memmove(dst, src, bytes);
@@ -1593,19 +1594,12 @@ cudaError_t record_copy(cudaStream_t stream, void* dst, const void* src, size_t 
     return violate(cudaErrorStreamCaptureUnsupported, Scope::kStream, stream,
                    pinned + " [simt is stricter than a GPU here: use cudaMallocHost]");
   add_node(stream, std::string("memcpy ") + kind_name(kind) + " " + std::to_string(bytes) + " B",
-           [dst, src, bytes, kind] { return replay_copy(dst, src, bytes, kind); });
+           [dst, src, bytes, kind] { return late_copy("graph memcpy node", true, dst, src, bytes, kind); });
   return cudaSuccess;
 }
 
-// A queued copy checks its ranges again when it runs: memory freed before then is an illegal address.
 cudaError_t run_queued_copy(void* dst, const void* src, size_t bytes, cudaMemcpyKind kind) {
-  const std::string problem = copy_problem(state(), dst, src, bytes, kind, false);
-  if (!problem.empty()) {
-    set_error(cudaErrorIllegalAddress, "queued cudaMemcpyAsync: " + problem + " (freed before it ran?)", true);
-    return cudaErrorIllegalAddress;
-  }
-  std::memmove(dst, src, bytes);
-  return cudaSuccess;
+  return late_copy("queued cudaMemcpyAsync", false, dst, src, bytes, kind);
 }
 
 // cudaMemcpyAsync in asynchronous mode, as a GPU does it: a copy to pageable host memory returns when

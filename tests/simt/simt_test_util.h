@@ -19,6 +19,19 @@ inline std::vector<simt::ThreadOrder> all_orders() {
           simt::ThreadOrder::shuffle(12345), simt::ThreadOrder::interleave(3)};
 }
 
+// A stream for the length of a test.
+class Stream {
+ public:
+  explicit Stream(unsigned flags = cudaStreamDefault) { CUDA_CHECK(cudaStreamCreateWithFlags(&s_, flags)); }
+  ~Stream() { cudaStreamDestroy(s_); }
+  Stream(const Stream&) = delete;
+  Stream& operator=(const Stream&) = delete;
+  cudaStream_t get() const { return s_; }
+
+ private:
+  cudaStream_t s_ = nullptr;
+};
+
 inline bool is_poison(float v) {
   uint32_t bits;
   std::memcpy(&bits, &v, sizeof bits);

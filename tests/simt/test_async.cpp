@@ -23,18 +23,6 @@ __global__ void trap_kernel() {
   if (threadIdx.x == 3) __trap();
 }
 
-class Stream {
- public:
-  explicit Stream(unsigned flags = cudaStreamDefault) { CUDA_CHECK(cudaStreamCreateWithFlags(&s_, flags)); }
-  ~Stream() { cudaStreamDestroy(s_); }
-  Stream(const Stream&) = delete;
-  Stream& operator=(const Stream&) = delete;
-  cudaStream_t get() const { return s_; }
-
- private:
-  cudaStream_t s_ = nullptr;
-};
-
 template <typename T>
 class Pinned {
  public:

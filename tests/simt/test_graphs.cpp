@@ -27,18 +27,6 @@ __global__ void trap_at_kernel(int* out, int n) {
   if (i < n) out[i] = 7;
 }
 
-class Stream {
- public:
-  explicit Stream(unsigned flags = cudaStreamDefault) { CUDA_CHECK(cudaStreamCreateWithFlags(&s_, flags)); }
-  ~Stream() { cudaStreamDestroy(s_); }
-  Stream(const Stream&) = delete;
-  Stream& operator=(const Stream&) = delete;
-  cudaStream_t get() const { return s_; }
-
- private:
-  cudaStream_t s_ = nullptr;
-};
-
 class Pinned {
  public:
   explicit Pinned(size_t n) { CUDA_CHECK(cudaMallocHost(&p_, n * sizeof(int))); }
