@@ -32,6 +32,20 @@ class Stream {
   cudaStream_t s_ = nullptr;
 };
 
+// Pinned host memory (cudaMallocHost) for the length of a test.
+template <typename T>
+class Pinned {
+ public:
+  explicit Pinned(size_t n) { CUDA_CHECK(cudaMallocHost(reinterpret_cast<void**>(&p_), n * sizeof(T))); }
+  ~Pinned() { cudaFreeHost(p_); }
+  Pinned(const Pinned&) = delete;
+  Pinned& operator=(const Pinned&) = delete;
+  T* get() const { return p_; }
+
+ private:
+  T* p_ = nullptr;
+};
+
 inline bool is_poison(float v) {
   uint32_t bits;
   std::memcpy(&bits, &v, sizeof bits);

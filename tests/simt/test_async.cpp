@@ -23,19 +23,6 @@ __global__ void trap_kernel() {
   if (threadIdx.x == 3) __trap();
 }
 
-template <typename T>
-class Pinned {
- public:
-  explicit Pinned(size_t n) { CUDA_CHECK(cudaMallocHost(reinterpret_cast<void**>(&p_), n * sizeof(T))); }
-  ~Pinned() { cudaFreeHost(p_); }
-  Pinned(const Pinned&) = delete;
-  Pinned& operator=(const Pinned&) = delete;
-  T* get() const { return p_; }
-
- private:
-  T* p_ = nullptr;
-};
-
 void add(int* out, int n, int value, cudaStream_t stream) {
   convnet::launch("add_kernel", add_kernel, dim3(1), dim3(32), 0, stream, out, n, value);
 }

@@ -27,18 +27,6 @@ __global__ void trap_at_kernel(int* out, int n) {
   if (i < n) out[i] = 7;
 }
 
-class Pinned {
- public:
-  explicit Pinned(size_t n) { CUDA_CHECK(cudaMallocHost(&p_, n * sizeof(int))); }
-  ~Pinned() { cudaFreeHost(p_); }
-  Pinned(const Pinned&) = delete;
-  Pinned& operator=(const Pinned&) = delete;
-  int* get() const { return p_; }
-
- private:
-  int* p_ = nullptr;
-};
-
 // Ends the capture on `stream` and instantiates it; the graph itself is destroyed at once (the
 // executable graph must not depend on it).
 cudaGraphExec_t end_and_instantiate(cudaStream_t stream) {
@@ -53,7 +41,7 @@ cudaGraphExec_t end_and_instantiate(cudaStream_t stream) {
 TEST(StreamCapture, RecordsInsteadOfRunningAndReplaysInOrder) {
   Stream stream;
   DeviceArray<int> scalar(1), out(40);
-  Pinned host(1);
+  Pinned<int> host(1);
   out.poison();
   const simt::GraphStats before = simt::graph_stats();
   const uint64_t launches_before = simt::launch_count();
@@ -251,7 +239,7 @@ TEST(StreamCapture, ReplayStopsAtAKernelFault) {
 
 TEST(StreamCapture, ACopyNodeIntoFreedMemoryFaults) {
   Stream stream;
-  Pinned host(2);
+  Pinned<int> host(2);
   host.get()[0] = 41;
   auto* dev = new DeviceArray<int>(2);
   CUDA_CHECK(cudaStreamBeginCapture(stream.get(), cudaStreamCaptureModeGlobal));
